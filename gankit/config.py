@@ -1,0 +1,301 @@
+"""Typed configuration: dataclass sections, YAML presets, ``--set key=value`` overrides.
+
+A preset is a YAML file in ``gankit/presets`` holding only what differs from the
+defaults below (``base: other-preset`` inherits another preset first). Unknown keys,
+wrong types and impossible values raise ConfigError with one clear line.
+"""
+from __future__ import annotations
+
+import dataclasses
+import types
+import typing
+from dataclasses import dataclass, field
+from importlib import resources
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+from gankit.registry import did_you_mean
+
+
+class ConfigError(ValueError):
+    """A configuration or usage error: reported as one line, exit code 2."""
+
+
+@dataclass
+class DataConfig:
+    dataset: str = "mnist"  # a registered dataset name (gankit list)
+    data_dir: str | None = None  # where to look first; for 'folder', the image folder
+    range: str = "unit"  # pixel range fed to D: 'unit' = [0,1] (sigmoid G), 'symmetric' = [-1,1] (tanh G)
+    image_size: int = 28  # folder dataset: images are resized to this square size
+    channels: int = 1  # folder dataset: 1 = grayscale, 3 = RGB
+
+
+@dataclass
+class ModelConfig:
+    name: str = "mlp"  # a registered model family (gankit list)
+    z_dim: int = 100  # latent size
+    z_dist: str = "uniform"  # 'uniform' = U(-1,1) as the first tutorial, or 'normal' = N(0,1)
+    g_hidden: list[int] = field(default_factory=lambda: [128])  # MLP generator hidden widths
+    d_hidden: list[int] = field(default_factory=lambda: [128])  # MLP discriminator hidden widths
+    init: str = "xavier_normal"  # weight init: 'xavier_normal', 'normal_002' (DCGAN) or 'default'
+    conditional: bool = False  # feed class labels to G and D
+
+
+@dataclass
+class LossConfig:
+    name: str = "nonsaturating"  # a registered objective (gankit list)
+
+
+@dataclass
+class OptimConfig:
+    name: str = "adam"  # 'adam'
+    g_lr: float = 1e-3  # generator learning rate (Adam's default, as the first tutorial)
+    d_lr: float = 1e-3  # discriminator learning rate
+    betas: list[float] = field(default_factory=lambda: [0.9, 0.999])  # Adam betas
+
+
+@dataclass
+class TrainConfig:
+    batch_size: int = 128
+    steps: int = 20000  # iterations; one iteration = d_steps D updates + one G update
+    d_steps: int = 1  # discriminator updates per generator update
+    log_every: int = 100  # metrics.jsonl row and progress-bar refresh (the only host syncs)
+    sample_every: int = 1000  # fixed-noise grid PNG
+    checkpoint_every: int = 5000  # checkpoints/last.pt
+    grid_size: int = 4  # the sample grid is grid_size x grid_size
+    seed: int = 0
+    device: str = "auto"  # 'auto' (cuda when available), 'cpu', 'cuda', 'cuda:1', ...
+
+
+@dataclass
+class Config:
+    data: DataConfig = field(default_factory=DataConfig)
+    model: ModelConfig = field(default_factory=ModelConfig)
+    loss: LossConfig = field(default_factory=LossConfig)
+    optim: OptimConfig = field(default_factory=OptimConfig)
+    train: TrainConfig = field(default_factory=TrainConfig)
+    preset: str = ""  # the preset this config started from (informational)
+
+    def to_dict(self) -> dict[str, Any]:
+        return dataclasses.asdict(self)
+
+
+# ---------------------------------------------------------------------------- presets
+
+def preset_dir() -> Path:
+    return Path(str(resources.files("gankit") / "presets"))
+
+
+def preset_names() -> list[str]:
+    return sorted(p.stem for p in preset_dir().glob("*.yaml"))
+
+
+def preset_description(name: str) -> str:
+    return str(_read_preset(name).get("description", ""))
+
+
+def _read_preset(name: str) -> dict:
+    path = preset_dir() / f"{name}.yaml"
+    if not path.is_file():
+        raise ConfigError(f"unknown preset '{name}'{did_you_mean(name, preset_names())}; "
+                          f"choose from: {', '.join(preset_names())}")
+    with open(path) as f:
+        return yaml.safe_load(f) or {}
+
+
+def preset_overrides(name: str, _seen: tuple[str, ...] = ()) -> dict:
+    """The nested dict a preset sets, with its ``base`` chain merged in first."""
+    if name in _seen:
+        raise ConfigError(f"preset '{name}' inherits from itself")
+    raw = dict(_read_preset(name))
+    raw.pop("description", None)
+    base = raw.pop("base", None)
+    merged = preset_overrides(base, _seen + (name,)) if base else {}
+    return _deep_merge(merged, raw)
+
+
+def _deep_merge(a: dict, b: dict) -> dict:
+    out = dict(a)
+    for k, v in b.items():
+        out[k] = _deep_merge(out[k], v) if isinstance(v, dict) and isinstance(out.get(k), dict) else v
+    return out
+
+
+def load_preset(name: str, overrides: list[str] | tuple[str, ...] = ()) -> Config:
+    cfg = from_dict(preset_overrides(name))
+    cfg.preset = name
+    apply_overrides(cfg, overrides)
+    return cfg
+
+
+# ---------------------------------------------------------------------------- building and checking
+
+def from_dict(d: dict, cls=Config, where: str = "") -> Any:
+    """Build a dataclass from a nested dict, rejecting unknown keys and wrong types."""
+    if not isinstance(d, dict):
+        raise ConfigError(f"{where or 'config'}: expected a mapping, got {type(d).__name__}")
+    hints = typing.get_type_hints(cls)
+    names = [f.name for f in dataclasses.fields(cls)]
+    kwargs = {}
+    for key, value in d.items():
+        path = f"{where}.{key}" if where else str(key)
+        if key not in names:
+            options = [f"{where}.{n}" if where else n for n in names]
+            raise ConfigError(f"unknown config key '{path}'{did_you_mean(path, options)}; "
+                              f"valid keys here: {', '.join(options)}")
+        kwargs[key] = coerce(value, hints[key], path)
+    obj = cls(**kwargs)
+    if cls is Config:
+        validate(obj)
+    return obj
+
+
+def coerce(value: Any, tp: Any, path: str) -> Any:
+    """Check ``value`` against the annotation ``tp`` (int->float is allowed, nothing else)."""
+    origin = typing.get_origin(tp)
+    if dataclasses.is_dataclass(tp):
+        return from_dict(value, tp, path)
+    if origin in (typing.Union, types.UnionType):
+        args = typing.get_args(tp)
+        if value is None and type(None) in args:
+            return None
+        errors = []
+        for arg in args:
+            if arg is type(None):
+                continue
+            try:
+                return coerce(value, arg, path)
+            except ConfigError as e:
+                errors.append(str(e))
+        raise errors[0] if len(errors) == 1 else ConfigError(f"{path}: {value!r} is not a valid value")
+    if origin is list:
+        (item,) = typing.get_args(tp)
+        if not isinstance(value, (list, tuple)):
+            raise ConfigError(f"{path}: expected a list, got {value!r}")
+        return [coerce(v, item, f"{path}[{i}]") for i, v in enumerate(value)]
+    if tp is bool:
+        if isinstance(value, bool):
+            return value
+    elif tp is int:
+        if isinstance(value, int) and not isinstance(value, bool):
+            return value
+    elif tp is float:
+        if isinstance(value, (int, float)) and not isinstance(value, bool):
+            return float(value)
+    elif tp is str:
+        if isinstance(value, str):
+            return value
+    elif tp is Any:
+        return value
+    raise ConfigError(f"{path}: expected {getattr(tp, '__name__', tp)}, got {value!r}")
+
+
+def apply_overrides(cfg: Config, overrides) -> Config:
+    """Apply ``section.key=value`` strings in place (values parsed as YAML), then validate."""
+    for item in overrides:
+        if "=" not in item:
+            raise ConfigError(f"--set expects key=value, got '{item}'")
+        key, text = item.split("=", 1)
+        try:
+            value = yaml.safe_load(text) if text.strip() else ""
+        except yaml.YAMLError:
+            value = text
+        set_key(cfg, key.strip(), value)
+    validate(cfg)
+    return cfg
+
+
+def set_key(cfg: Config, dotted: str, value: Any) -> None:
+    parts = dotted.split(".")
+    obj, where = cfg, ""
+    for i, part in enumerate(parts):
+        names = [f.name for f in dataclasses.fields(obj)]
+        path = ".".join(parts[: i + 1])
+        if part not in names:
+            options = [f"{where}.{n}" if where else n for n in names]
+            raise ConfigError(f"unknown config key '{dotted}'{did_you_mean(path, options)}; "
+                              f"valid keys here: {', '.join(options)}")
+        if i == len(parts) - 1:
+            tp = typing.get_type_hints(type(obj))[part]
+            if dataclasses.is_dataclass(tp):
+                raise ConfigError(f"'{dotted}' is a section; set one of its keys, e.g. {dotted}.{dataclasses.fields(tp)[0].name}=...")
+            setattr(obj, part, coerce(value, tp, dotted))
+        else:
+            obj, where = getattr(obj, part), path
+            if not dataclasses.is_dataclass(obj):
+                raise ConfigError(f"'{path}' is a value, not a section")
+
+
+# ---------------------------------------------------------------------------- validation
+
+# Each rule: (dotted key, predicate, what the value must be). Kept as data so every
+# section's limits are visible in one place and new sections add lines, not code.
+RULES: list[tuple[str, Any, str]] = [
+    ("data.range", lambda v: v in ("unit", "symmetric"), "'unit' or 'symmetric'"),
+    ("data.image_size", lambda v: 4 <= v <= 1024, "between 4 and 1024"),
+    ("data.channels", lambda v: v in (1, 3), "1 or 3"),
+    ("model.z_dim", lambda v: v >= 1, "at least 1"),
+    ("model.z_dist", lambda v: v in ("uniform", "normal"), "'uniform' or 'normal'"),
+    ("model.g_hidden", lambda v: all(w >= 1 for w in v), "positive widths"),
+    ("model.d_hidden", lambda v: all(w >= 1 for w in v), "positive widths"),
+    ("model.init", lambda v: v in ("xavier_normal", "normal_002", "default"), "'xavier_normal', 'normal_002' or 'default'"),
+    ("optim.name", lambda v: v in ("adam",), "'adam'"),
+    ("optim.g_lr", lambda v: v > 0, "positive"),
+    ("optim.d_lr", lambda v: v > 0, "positive"),
+    ("optim.betas", lambda v: len(v) == 2 and all(0 <= b < 1 for b in v), "two numbers in [0, 1)"),
+    ("train.batch_size", lambda v: v >= 1, "at least 1"),
+    ("train.steps", lambda v: v >= 0, "0 or more"),
+    ("train.d_steps", lambda v: v >= 1, "at least 1"),
+    ("train.log_every", lambda v: v >= 1, "at least 1"),
+    ("train.sample_every", lambda v: v >= 1, "at least 1"),
+    ("train.checkpoint_every", lambda v: v >= 1, "at least 1"),
+    ("train.grid_size", lambda v: 1 <= v <= 32, "between 1 and 32"),
+    ("train.seed", lambda v: v >= 0, "0 or more"),
+]
+
+
+def get_key(cfg: Config, dotted: str) -> Any:
+    obj = cfg
+    for part in dotted.split("."):
+        obj = getattr(obj, part)
+    return obj
+
+
+def validate(cfg: Config) -> None:
+    from gankit.data import DATASETS
+    from gankit.losses import LOSSES
+    from gankit.models import MODELS
+
+    for key, ok, must in RULES:
+        value = get_key(cfg, key)
+        if not ok(value):
+            raise ConfigError(f"{key}: {value!r} is not allowed (must be {must})")
+    for key, registry in (("data.dataset", DATASETS), ("model.name", MODELS), ("loss.name", LOSSES)):
+        name = get_key(cfg, key)
+        if name not in registry:
+            raise ConfigError(f"{key}: unknown {registry.kind} '{name}'{did_you_mean(name, registry.names())}; "
+                              f"choose from: {', '.join(registry.names())}")
+
+
+def save(cfg: Config, path: str | Path) -> None:
+    with open(path, "w") as f:
+        yaml.safe_dump(cfg.to_dict(), f, sort_keys=False)
+
+
+def load(path: str | Path) -> Config:
+    with open(path) as f:
+        return from_dict(yaml.safe_load(f) or {})
+
+
+def diff(a: Config, b: Config) -> list[str]:
+    """Human-readable differences between two configs, as 'key: old -> new'."""
+    def flat(d, prefix=""):
+        for k, v in d.items():
+            if isinstance(v, dict):
+                yield from flat(v, f"{prefix}{k}.")
+            else:
+                yield f"{prefix}{k}", v
+    fa, fb = dict(flat(a.to_dict())), dict(flat(b.to_dict()))
+    return [f"{k}: {fa.get(k)!r} -> {fb.get(k)!r}" for k in fa.keys() | fb.keys() if fa.get(k) != fb.get(k)]

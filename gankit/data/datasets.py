@@ -1,0 +1,71 @@
+"""Datasets as one in-memory uint8 tensor: ``images [N, C, H, W]`` and ``labels [N]``."""
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+import torch
+
+from gankit.data import sources
+from gankit.data.idx import DataError, load_idx
+from gankit.registry import Registry
+
+
+@dataclass
+class ImageSet:
+    name: str
+    images: torch.Tensor  # uint8 [N, C, H, W]
+    labels: torch.Tensor | None  # int64 [N], or None for unlabelled data
+    classes: tuple[str, ...] = ()
+
+    @property
+    def num_classes(self) -> int:
+        return len(self.classes)
+
+    @property
+    def shape(self) -> tuple[int, int, int]:
+        return tuple(self.images.shape[1:])
+
+    def __len__(self) -> int:
+        return self.images.shape[0]
+
+
+DATASETS: Registry = Registry("dataset")
+
+
+def load_dataset(name: str, split: str = "train", data_dir=None, **options) -> ImageSet:
+    """Load a registered dataset; ``options`` go to the loader (e.g. ``image_size`` for folders)."""
+    if split not in ("train", "test"):
+        raise ValueError(f"unknown split '{split}'; choose train or test")
+    return DATASETS.get(name)(split=split, data_dir=data_dir, **options)
+
+
+def _idx_dataset(name: str):
+    cat = sources.CATALOGUES[name]
+
+    def load(split: str = "train", data_dir=None, download: bool = True, **_) -> ImageSet:
+        img_stem, lbl_stem = sources.SPLIT_FILES[split]
+        paths = sources.locate(cat, (img_stem, lbl_stem), data_dir, download=download)
+        images = load_idx(paths[img_stem], cat.hashes[img_stem])
+        labels = load_idx(paths[lbl_stem], cat.hashes[lbl_stem])
+        if images.ndim != 3 or labels.shape != (images.shape[0],):
+            raise DataError(f"{name}: image and label files do not match ({images.shape} vs {labels.shape})")
+        return ImageSet(name, torch.from_numpy(np.ascontiguousarray(images)).unsqueeze(1),
+                        torch.from_numpy(labels.astype(np.int64)), cat.classes)
+
+    load.__doc__ = f"{name} from IDX files (verified by content sha256)"
+    return load
+
+
+for _name in sources.CATALOGUES:
+    DATASETS.register(_name)(_idx_dataset(_name))
+
+
+@DATASETS.register("folder")
+def _folder(split: str = "train", data_dir=None, **options) -> ImageSet:
+    """your own PNG/JPEG images from --data-dir (sub-folders become classes)"""
+    from gankit.data.folder import load_folder
+
+    if not data_dir:
+        raise DataError("the folder dataset needs --data-dir (or data.data_dir) pointing at your images")
+    return load_folder(data_dir, **options)

@@ -1,0 +1,15 @@
+"""Adversarial objectives. Each is a small class registered by name.
+
+Contract: ``d_loss(real_out, fake_out)`` and ``g_loss(fake_out)`` take D's raw per-sample
+outputs (shape ``[B]``) and return scalar means; ``prob(out)`` maps an output to what the
+progress bar shows as D(x) / D(G(z)).
+"""
+from gankit.registry import Registry
+
+LOSSES: Registry = Registry("loss")
+
+from gankit.losses import standard  # noqa: E402,F401  (registers itself)
+
+
+def build_loss(cfg):
+    return LOSSES.get(cfg.loss.name)(cfg.loss)

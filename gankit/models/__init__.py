@@ -1,0 +1,16 @@
+"""Model families. Each registers ``build(cfg, shape, num_classes) -> (G, D)``.
+
+Shared contract: ``G(z, y=None)`` returns images ``[B, C, H, W]`` in the data range
+(``cfg.data.range``); ``D(x, y=None)`` returns one score per sample, shape ``[B]``.
+``y`` is an int64 class tensor for conditional models and ignored otherwise.
+"""
+from gankit.registry import Registry
+
+MODELS: Registry = Registry("model")
+
+from gankit.models import mlp  # noqa: E402,F401  (registers itself)
+
+
+def build_models(cfg, shape, num_classes: int = 0):
+    """Generator and discriminator for ``cfg`` on images of ``shape = (C, H, W)``."""
+    return MODELS.get(cfg.model.name)(cfg, tuple(shape), num_classes if cfg.model.conditional else 0)

@@ -1,0 +1,35 @@
+"""Pieces every model family shares: weight init and the output activation."""
+from __future__ import annotations
+
+import torch
+from torch import nn
+
+
+def output_activation(data_range: str) -> nn.Module:
+    """Sigmoid for data in [0,1], tanh for [-1,1]: G's range must match the data's."""
+    return nn.Sigmoid() if data_range == "unit" else nn.Tanh()
+
+
+def init_weights(module: nn.Module, scheme: str) -> None:
+    """'xavier_normal' (first tutorial), 'normal_002' (DCGAN paper) or 'default' (PyTorch's)."""
+    if scheme == "default":
+        return
+    for m in module.modules():
+        if isinstance(m, (nn.Linear, nn.Conv2d, nn.ConvTranspose2d)):
+            if scheme == "xavier_normal":
+                nn.init.xavier_normal_(m.weight)
+            else:
+                nn.init.normal_(m.weight, 0.0, 0.02)
+            if m.bias is not None:
+                nn.init.zeros_(m.bias)
+        elif isinstance(m, (nn.BatchNorm2d, nn.BatchNorm1d)) and scheme == "normal_002" and m.affine:
+            nn.init.normal_(m.weight, 1.0, 0.02)
+            nn.init.zeros_(m.bias)
+
+
+def one_hot(y: torch.Tensor | None, num_classes: int, like: torch.Tensor) -> torch.Tensor | None:
+    if not num_classes:
+        return None
+    if y is None:
+        raise ValueError("this model is conditional: pass class labels y")
+    return nn.functional.one_hot(y, num_classes).to(like.dtype)
