@@ -10,6 +10,7 @@ import torch
 from gankit.config import Config
 from gankit.images import to_float
 from gankit.runs import sample_z
+from gankit.tricks import Tricks
 
 
 class BatchSampler:
@@ -26,11 +27,15 @@ class BatchSampler:
 
 
 class GANStep:
-    """One iteration of alternating updates: ``d_steps`` D updates, then one G update."""
+    """One iteration of alternating updates: ``d_steps`` D updates, then one G update.
+
+    Stabilisation tricks (gankit/tricks.py) enter only through ``self.tricks`` calls.
+    """
 
     def __init__(self, cfg: Config, G, D, objective, opt_g, opt_d, num_classes: int, gen: torch.Generator):
         self.cfg, self.G, self.D, self.obj = cfg, G, D, objective
         self.opt_g, self.opt_d, self.num_classes, self.gen = opt_g, opt_d, num_classes, gen
+        self.tricks = Tricks(cfg, G, objective, opt_g, opt_d, gen)
 
     def noise(self, n: int, device):
         z = sample_z(n, self.cfg.model.z_dim, self.cfg.model.z_dist, self.gen, device)
@@ -42,27 +47,35 @@ class GANStep:
         z, y_fake = self.noise(real.shape[0], real.device)
         with torch.no_grad():
             fake = self.G(z, y_fake)
+        real, fake = self.tricks.d_input(real, real=True), self.tricks.d_input(fake)
         real_out, fake_out = self.D(real, y_real), self.D(fake, y_fake)
-        loss = self.obj.d_loss(real_out, fake_out)
+        loss = self.obj.d_loss(real_out, fake_out, **self.tricks.targets(real.shape[0], real.device))
+        extra = self.tricks.d_penalties(real, real_out)
         self.opt_d.zero_grad(set_to_none=True)
-        loss.backward()
+        (loss + sum(extra.values())).backward()
+        extra.update(self.tricks.clip(self.D, "D"))
         self.opt_d.step()
         return {"D_loss": loss.detach(), "D(x)": self.obj.prob(real_out.detach()).mean(),
-                "D(G(z))": self.obj.prob(fake_out.detach()).mean()}
+                "D(G(z))": self.obj.prob(fake_out.detach()).mean(), **{k: v.detach() for k, v in extra.items()}}
 
     def g_step(self, n: int, device):
         z, y = self.noise(n, device)
-        loss = self.obj.g_loss(self.D(self.G(z, y), y))
+        y = self.tricks.pair_labels(y)
+        fake = self.G(z, y)
+        loss = self.obj.g_loss(self.D(self.tricks.d_input(fake), y))
+        extra = self.tricks.g_terms(fake, z)
         self.opt_g.zero_grad(set_to_none=True)
-        loss.backward()
+        (loss + sum(extra.values())).backward()
+        extra.update(self.tricks.clip(self.G, "G"))
         self.opt_g.step()
-        return {"G_loss": loss.detach()}
+        return {"G_loss": loss.detach(), **{k: v.detach() for k, v in extra.items()}}
 
     def __call__(self, sampler: BatchSampler) -> dict[str, torch.Tensor]:
         for _ in range(self.cfg.train.d_steps):
             real, y = sampler()
             stats = self.d_step(real, y)
         stats.update(self.g_step(real.shape[0], real.device))
+        self.tricks.end_iteration(self.G)  # EMA of G, lr schedules, instance-noise clock
         return stats
 
 

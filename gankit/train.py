@@ -21,6 +21,7 @@ from gankit.losses import build_loss
 from gankit.models import build_models
 from gankit.runs import MetricsLog, RunDir, sample_z
 from gankit.step import BatchSampler, GANStep, make_optimizers
+from gankit.tricks import wrap_discriminator
 
 
 @dataclass
@@ -49,6 +50,7 @@ def train(cfg: Config, run_dir: str | Path, *, resume: bool = False, time_budget
                         image_size=cfg.data.image_size, channels=cfg.data.channels)
     num_classes = data.num_classes if cfg.model.conditional else 0
     G, D = build_models(cfg, data.shape, num_classes)
+    D = wrap_discriminator(cfg, D)  # tricks that change D: noise layers, minibatch features
     G, D = G.to(device), D.to(device)
     opt_g, opt_d = make_optimizers(cfg, G, D)
     objective = build_loss(cfg)
@@ -57,6 +59,7 @@ def train(cfg: Config, run_dir: str | Path, *, resume: bool = False, time_budget
     sampler = BatchSampler(data.images.to(device), data.labels.to(device) if num_classes else None,
                            cfg.train.batch_size, cfg.data.range, gen)
     step_fn = GANStep(cfg, G, D, objective, opt_g, opt_d, num_classes, gen)
+    tricks = step_fn.tricks
 
     # Fixed noise for the monitoring grid: drawn from its own seed so it never shifts.
     n_grid = cfg.train.grid_size ** 2
@@ -73,6 +76,7 @@ def train(cfg: Config, run_dir: str | Path, *, resume: bool = False, time_budget
         opt_d.load_state_dict(state["opt_d"])
         gen.set_state(state["rng"]["sampler"].cpu() if device.type == "cpu" else state["rng"]["sampler"])
         torch.set_rng_state(state["rng"]["torch"].cpu())
+        tricks.load_checkpoint_state(state)
         start_step = state["step"]
     run.root.mkdir(parents=True, exist_ok=True)
     config_mod.save(cfg, run.config)
@@ -86,12 +90,14 @@ def train(cfg: Config, run_dir: str | Path, *, resume: bool = False, time_budget
             "G": G.state_dict(), "D": D.state_dict(),
             "opt_g": opt_g.state_dict(), "opt_d": opt_d.state_dict(),
             "rng": {"torch": torch.get_rng_state(), "sampler": gen.get_state()},
+            **tricks.checkpoint_state(),  # G_ema, lr schedules
         }, run.last)
 
     def draw_grid(path: Path) -> None:
-        G.eval()
+        net = tricks.sampling_generator(G)  # the EMA of G when tricks.ema is on
+        net.eval()
         with torch.no_grad():
-            images = to_uint8(G(fixed_z, fixed_y), cfg.data.range)
+            images = to_uint8(net(fixed_z, fixed_y), cfg.data.range)
         G.train()
         save_grid(images, path, nrow=cfg.train.grid_size)
 

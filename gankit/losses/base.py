@@ -7,6 +7,10 @@ import torch
 class Objective:
     """Base class: subclasses implement d_loss and g_loss on raw D outputs."""
 
+    # True when d_loss accepts per-sample ``real_target=`` / ``fake_target=`` tensors
+    # (label smoothing, flipping and noisy labels in gankit/tricks.py need them).
+    soft_targets = False
+
     def __init__(self, cfg=None):
         self.cfg = cfg
 
