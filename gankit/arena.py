@@ -254,26 +254,27 @@ def _plt():
 def plot_fid_curves(doc: dict, path: Path) -> Path:
     """FID against iterations and against training seconds: thin line per seed, thick mean."""
     plt = _plt()
-    fig, axes = plt.subplots(1, 2, figsize=(12, 4.5))
+    rows = math.ceil(len(doc["configs"]) / 2)
+    fig, axes = plt.subplots(1, 2, figsize=(12, 4.2 + 0.22 * rows), layout="constrained")
     colors = plt.rcParams["axes.prop_cycle"].by_key()["color"]
+    styles = ["-", "--", ":", "-."]
     for i, c in enumerate(doc["configs"]):
-        color = colors[i % len(colors)]
+        color, style = colors[i % len(colors)], styles[(i // len(colors)) % len(styles)]
         for ax, x in zip(axes, ("step", "elapsed_s")):
             for j, r in enumerate(c["runs"]):
                 pts = [(p[x], p["fid"]) for p in r["fid_curve"] if p.get(x) is not None and p.get("fid") is not None]
                 if pts:
                     xs, ys = zip(*pts)
-                    ax.plot(xs, ys, color=color, lw=1.8 if j == 0 else 0.9, alpha=1 if j == 0 else 0.5,
-                            marker="o", ms=2.5, label=c["label"] if j == 0 else None)
+                    ax.plot(xs, ys, color=color, ls=style, lw=1.8 if j == 0 else 0.8, alpha=1 if j == 0 else 0.45,
+                            marker="o", ms=2.5, label=c["label"] if j == 0 and x == "step" else None)
     axes[0].set_xlabel("iteration")
     axes[1].set_xlabel("training seconds (wall clock, includes periodic evaluation)")
     for ax in axes:
         ax.set_ylabel("FID (classifier features)")
         ax.set_yscale("log")
         ax.grid(alpha=0.3, which="both")
-    axes[0].legend(fontsize=7, loc="upper right")
+    fig.legend(loc="outside lower center", ncol=2, fontsize=7, frameon=False)
     fig.suptitle(f"FID during training on {doc['dataset']} ({doc['seeds']} seed(s); thick line = seed 0)")
-    fig.tight_layout()
     fig.savefig(path, dpi=110)
     plt.close(fig)
     return path
