@@ -62,6 +62,10 @@ def save_checkpoint(state: dict[str, Any], path: str | Path) -> Path:
     return path
 
 
+def _first_line(e: BaseException) -> str:
+    return (str(e).strip().splitlines() or ["no details"])[0][:200]
+
+
 def _umask() -> int:
     mask = os.umask(0)
     os.umask(mask)
@@ -89,7 +93,7 @@ def load_checkpoint(path: str | Path, map_location="cpu") -> dict[str, Any]:
     try:
         state = torch.load(path, map_location=map_location, weights_only=True)
     except Exception as e:  # truncated zip, pickle with disallowed globals, ...
-        raise CheckpointError(f"{path}: cannot read checkpoint ({type(e).__name__}: {str(e).splitlines()[0][:200]}); "
+        raise CheckpointError(f"{path}: cannot read checkpoint ({type(e).__name__}: {_first_line(e)}); "
                               "the file is truncated, corrupt or not a gankit checkpoint") from None
     if not isinstance(state, dict) or state.get("format") != FORMAT:
         raise CheckpointError(f"{path}: not a gankit checkpoint")
@@ -105,7 +109,7 @@ def load_state(module: torch.nn.Module, state: dict, what: str, path) -> None:
     try:
         module.load_state_dict(state)
     except RuntimeError as e:
-        first = str(e).splitlines()[0]
+        first = _first_line(e)
         raise CheckpointError(f"{path}: the {what} in this checkpoint does not fit the configured "
                               f"architecture ({first})") from None
 
@@ -167,7 +171,7 @@ def restore_training_state(state: dict[str, Any], objects: dict[str, Any],
             obj.load_state_dict(state[name])
         except (ValueError, RuntimeError, KeyError, TypeError) as e:
             raise CheckpointError(f"{path}: the '{name}' state in this checkpoint does not fit "
-                                  f"this run ({str(e).splitlines()[0][:200]})") from None
+                                  f"this run ({_first_line(e)})") from None
     try:
         set_rng_state(state["rng"], generators)
     except CheckpointError as e:

@@ -305,7 +305,7 @@ def load(path: str | Path) -> Config:
         with open(path) as f:
             raw = yaml.safe_load(f)
     except (OSError, yaml.YAMLError) as e:
-        raise ConfigError(f"{path}: cannot read config ({str(e).splitlines()[0]})") from None
+        raise ConfigError(f"{path}: cannot read config ({(str(e).splitlines() or [type(e).__name__])[0]})") from None
     return from_dict(raw or {})
 
 

@@ -165,7 +165,7 @@ def train(cfg: Config, run_dir: str | Path, *, resume: bool = False, time_budget
                         check_row(step, last_row)
                         if not partial:  # a partial row's sums carry on in the checkpoint
                             means.reset()
-                        for warning in (health.update(last_row) if cfg.train.health else []):
+                        for warning in (health.update(last_row) if cfg.train.health and not partial else []):
                             note(step, f"warning: {warning}")
                         bar.set_postfix({**{k: f"{v:.3f}" for k, v in last_row.items()
                                             if k not in ("step", "elapsed_s")},
