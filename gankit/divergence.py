@@ -81,3 +81,20 @@ def scale_lr(objects: dict[str, Any], factor: float) -> None:
                     group["initial_lr"] = group["initial_lr"] * factor
         if isinstance(getattr(obj, "base_lrs", None), list):
             obj.base_lrs = [lr * factor for lr in obj.base_lrs]
+
+
+class LRScale:
+    """The product of all rollback cuts so far, saved with the checkpoint it applies to.
+
+    Rolling back twice to the same checkpoint must cut twice, although the checkpoint
+    holds the learning rates from before either cut.
+    """
+
+    def __init__(self):
+        self.value = 1.0
+
+    def state_dict(self) -> dict:
+        return {"value": self.value}
+
+    def load_state_dict(self, state: dict) -> None:
+        self.value = float(state["value"])

@@ -125,11 +125,11 @@ class TextLog:
     def __init__(self, path: Path, echo: bool = True):
         self.path, self.echo = path, echo
 
-    def __call__(self, step: int, message: str) -> None:
+    def __call__(self, step: int, message: str, echo: bool = True) -> None:
         line = f"{time.strftime('%Y-%m-%d %H:%M:%S')} step {step}: {message}"
         with open(self.path, "a") as f:
             f.write(line + "\n")
-        if self.echo:
+        if self.echo and echo:
             from tqdm import tqdm
 
             tqdm.write(f"gankit: step {step}: {message}", file=sys.stderr)

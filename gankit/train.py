@@ -21,7 +21,7 @@ from gankit import config as config_mod
 from gankit.checkpoint import CheckpointDir, restore_training_state, training_state
 from gankit.config import Config
 from gankit.data import load_dataset
-from gankit.divergence import Diverged, DivergenceError, check_row, check_training, scale_lr
+from gankit.divergence import Diverged, DivergenceError, LRScale, check_row, check_training, scale_lr
 from gankit.health import HealthMonitor
 from gankit.images import save_grid, to_float, to_uint8
 from gankit.losses import build_loss
@@ -81,7 +81,9 @@ def train(cfg: Config, run_dir: str | Path, *, resume: bool = False, time_budget
 
     means = RunningMeans()
     health = _health_monitor(cfg, G, data, num_classes, device)
-    stateful = {"G": G, "D": D, "opt_g": opt_g, "opt_d": opt_d, "means": means, "health": health}
+    lr_scale = LRScale()
+    stateful = {"G": G, "D": D, "opt_g": opt_g, "opt_d": opt_d, "means": means, "health": health,
+                "lr_scale": lr_scale}
     generators = {"sampler": gen}
     meta = {"config": cfg.to_dict(), "data_shape": list(data.shape), "num_classes": num_classes}
     ckpts = CheckpointDir(run.checkpoints, keep=cfg.train.keep_checkpoints)
@@ -128,14 +130,16 @@ def train(cfg: Config, run_dir: str | Path, *, resume: bool = False, time_budget
                    else f"already rolled back {rollbacks} times (train.max_rollbacks)")
             msg = (f"training diverged at step {problem.step}: {problem}; stopped because {why}. "
                    f"{ckpts.describe_last()}")
-            note(problem.step, msg)
+            note(problem.step, msg, echo=False)  # the CLI prints the error itself
             raise DivergenceError(msg)
         rollbacks += 1
+        wanted = lr_scale.value * cfg.train.rollback_lr_factor
         step, _ = restore_newest()
-        scale_lr(stateful, cfg.train.rollback_lr_factor)
+        scale_lr(stateful, wanted / lr_scale.value)
+        lr_scale.value = wanted
         log.rewind(step)
-        note(problem.step, f"{problem}; rolled back to step {step} with learning rates "
-                           f"x{cfg.train.rollback_lr_factor} (rollback {rollbacks} of {cfg.train.max_rollbacks})")
+        note(problem.step, f"{problem}; rolled back to step {step} with learning rates x{wanted:g} of the "
+                           f"configured ones (rollback {rollbacks} of {cfg.train.max_rollbacks})")
         return step
 
     total = cfg.train.steps

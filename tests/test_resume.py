@@ -39,7 +39,7 @@ def assert_same_state(a_path, b_path):
         else:
             assert x == y, where
 
-    for key in ("G", "D", "opt_g", "opt_d", "rng", "means", "health"):
+    for key in ("G", "D", "opt_g", "opt_d", "rng", "means", "health", "lr_scale"):
         walk(a[key], b[key], key)
 
 
