@@ -162,19 +162,22 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
+def _error(e: Exception, code: int) -> int:
+    one_line = " ".join(str(e).splitlines())
+    print(f"gankit: error: {one_line}", file=sys.stderr)
+    return code
+
+
 def main(argv: list[str] | None = None) -> int:
     try:
         args = build_parser().parse_args(argv)
         return COMMANDS[args.command][1](args)
     except CheckpointWriteError as e:
-        print(f"gankit: error: {e}", file=sys.stderr)
-        return 1
+        return _error(e, 1)
     except (ConfigError, DataError, CheckpointError) as e:
-        print(f"gankit: error: {e}", file=sys.stderr)
-        return 2
+        return _error(e, 2)
     except DivergenceError as e:
-        print(f"gankit: error: {e}", file=sys.stderr)
-        return 3
+        return _error(e, 3)
     except KeyboardInterrupt:
         print("gankit: interrupted", file=sys.stderr)
         return 130

@@ -151,13 +151,19 @@ def from_dict(d: dict, cls=Config, where: str = "") -> Any:
         path = f"{where}.{key}" if where else str(key)
         if key not in names:
             options = [f"{where}.{n}" if where else n for n in names]
-            raise ConfigError(f"unknown config key '{path}'{did_you_mean(path, options)}; "
+            raise ConfigError(f"unknown config key {path!r}{did_you_mean(path, options)}; "
                               f"valid keys here: {', '.join(options)}")
         kwargs[key] = coerce(value, hints[key], path)
     obj = cls(**kwargs)
     if cls is Config:
         validate(obj)
     return obj
+
+
+def _show(value: Any, limit: int = 60) -> str:
+    """A value as it appears in an error: its repr, cut short (errors stay one readable line)."""
+    text = repr(value)
+    return text if len(text) <= limit else text[: limit - 3] + "..."
 
 
 def coerce(value: Any, tp: Any, path: str) -> Any:
@@ -177,11 +183,11 @@ def coerce(value: Any, tp: Any, path: str) -> Any:
                 return coerce(value, arg, path)
             except ConfigError as e:
                 errors.append(str(e))
-        raise errors[0] if len(errors) == 1 else ConfigError(f"{path}: {value!r} is not a valid value")
+        raise ConfigError(errors[0] if len(errors) == 1 else f"{path}: {_show(value)} is not a valid value")
     if origin is list:
         (item,) = typing.get_args(tp)
         if not isinstance(value, (list, tuple)):
-            raise ConfigError(f"{path}: expected a list, got {value!r}")
+            raise ConfigError(f"{path}: expected a list, got {_show(value)}")
         return [coerce(v, item, f"{path}[{i}]") for i, v in enumerate(value)]
     if tp is bool:
         if isinstance(value, bool):
@@ -200,14 +206,14 @@ def coerce(value: Any, tp: Any, path: str) -> Any:
             return value
     elif tp is Any:
         return value
-    raise ConfigError(f"{path}: expected {getattr(tp, '__name__', tp)}, got {value!r}")
+    raise ConfigError(f"{path}: expected {getattr(tp, '__name__', tp)}, got {_show(value)}")
 
 
 def apply_overrides(cfg: Config, overrides) -> Config:
     """Apply ``section.key=value`` strings in place (values parsed as YAML), then validate."""
     for item in overrides:
         if "=" not in item:
-            raise ConfigError(f"--set expects key=value, got '{item}'")
+            raise ConfigError(f"--set expects key=value, got {item!r}")
         key, text = item.split("=", 1)
         try:
             value = yaml.safe_load(text) if text.strip() else ""
@@ -226,17 +232,17 @@ def set_key(cfg: Config, dotted: str, value: Any) -> None:
         path = ".".join(parts[: i + 1])
         if part not in names:
             options = [f"{where}.{n}" if where else n for n in names]
-            raise ConfigError(f"unknown config key '{dotted}'{did_you_mean(path, options)}; "
+            raise ConfigError(f"unknown config key {dotted!r}{did_you_mean(path, options)}; "
                               f"valid keys here: {', '.join(options)}")
         if i == len(parts) - 1:
             tp = typing.get_type_hints(type(obj))[part]
             if dataclasses.is_dataclass(tp):
-                raise ConfigError(f"'{dotted}' is a section; set one of its keys, e.g. {dotted}.{dataclasses.fields(tp)[0].name}=...")
+                raise ConfigError(f"{dotted!r} is a section; set one of its keys, e.g. {dotted}.{dataclasses.fields(tp)[0].name}=...")
             setattr(obj, part, coerce(value, tp, dotted))
         else:
             obj, where = getattr(obj, part), path
             if not dataclasses.is_dataclass(obj):
-                raise ConfigError(f"'{path}' is a value, not a section")
+                raise ConfigError(f"{path!r} is a value, not a section")
 
 
 # ---------------------------------------------------------------------------- validation
@@ -287,7 +293,7 @@ def validate(cfg: Config) -> None:
     for key, ok, must in RULES:
         value = get_key(cfg, key)
         if not ok(value):
-            raise ConfigError(f"{key}: {value!r} is not allowed (must be {must})")
+            raise ConfigError(f"{key}: {_show(value)} is not allowed (must be {must})")
     for key, registry in (("data.dataset", DATASETS), ("model.name", MODELS), ("loss.name", LOSSES)):
         name = get_key(cfg, key)
         if name not in registry:
