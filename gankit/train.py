@@ -186,7 +186,7 @@ def train(cfg: Config, run_dir: str | Path, *, resume: bool = False, time_budget
                 bar.update(1)
                 if stop:
                     stopped_by = stop
-                    note(step, f"stopped by {stop}; checkpoint written at step {step}")
+                    note(step, f"stopped by {stop}; checkpoint written at step {step}", echo=False)
                     break
     finally:
         bar.close()
