@@ -19,7 +19,7 @@ from tqdm import tqdm
 
 from gankit import config as config_mod
 from gankit.checkpoint import CheckpointDir, restore_training_state, training_state
-from gankit.config import Config
+from gankit.config import Config, ConfigError
 from gankit.data import load_dataset
 from gankit.divergence import Diverged, DivergenceError, LRScale, check_row, check_training, scale_lr
 from gankit.health import HealthMonitor
@@ -109,9 +109,11 @@ def train(cfg: Config, run_dir: str | Path, *, resume: bool = False, time_budget
 
     start_step, prior_elapsed = 0, 0.0
     if resume:
-        run.checkpoints.mkdir(parents=True, exist_ok=True)
         ckpts.remove_temp_files()
         start_step, prior_elapsed = restore_newest()
+    elif ckpts.step_files() or ckpts.last.is_file():  # never mix a new run into an old one
+        raise ConfigError(f"{run.checkpoints} already holds checkpoints; continue that run with "
+                          f"--resume {run.root}, or choose another --run-dir")
     run.root.mkdir(parents=True, exist_ok=True)
     config_mod.save(cfg, run.config)
     log = MetricsLog(run.metrics, resume_step=start_step)

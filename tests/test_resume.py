@@ -134,6 +134,7 @@ def test_resume_without_a_checkpoint_is_a_clear_error(tmp_path, data_dir, capsys
     C.save(small(10), run / "config.yaml")
     assert main(["train", "--resume", str(run), "--data-dir", str(data_dir), "--no-progress"]) == 2
     assert "no checkpoint there" in capsys.readouterr().err
+    assert sorted(p.name for p in run.iterdir()) == ["config.yaml"]
 
 
 def test_resume_with_another_architecture_is_a_clear_error(tmp_path, data_dir, capsys):
@@ -152,3 +153,13 @@ def test_checkpoint_is_readable_by_plain_torch_load_weights_only(reference):
     assert state["step"] == 60 and isinstance(state["rng"]["python"]["state"], torch.Tensor)
     assert json.dumps(state["config"])  # plain data
     assert os.path.samefile(reference / "checkpoints" / "last.pt", reference / "checkpoints" / "step_0000060.pt")
+
+
+def test_a_fresh_run_never_overwrites_old_checkpoints(tmp_path, data_dir):
+    run = tmp_path / "run"
+    train(small(5), run, progress=False, data_dir=str(data_dir))
+    (run / "config.yaml").unlink()  # not recognisable as a run any more, but its checkpoints are there
+    before = (run / "checkpoints" / "last.pt").read_bytes()
+    with pytest.raises(C.ConfigError, match="already holds checkpoints"):
+        train(small(5), run, progress=False, data_dir=str(data_dir))
+    assert (run / "checkpoints" / "last.pt").read_bytes() == before
