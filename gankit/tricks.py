@@ -279,18 +279,16 @@ class Tricks:
         return self.ema.model if self.ema is not None else G
 
     # -- checkpoints
-    def checkpoint_state(self) -> dict:
-        state = {"tricks": {"step": self.step, "sched_g": self.schedulers[0].state_dict(),
-                            "sched_d": self.schedulers[1].state_dict()}}
-        if self.ema is not None:
-            state["G_ema"] = self.ema.state_dict()  # runs.load_generator prefers this key
-        return state
+    def stateful(self) -> dict:
+        """Named objects for the checkpoint (each has state_dict/load_state_dict).
 
-    def load_checkpoint_state(self, state: dict) -> None:
-        saved = state.get("tricks")
-        if saved:
-            self.step = saved["step"]
-            self.schedulers[0].load_state_dict(saved["sched_g"])
-            self.schedulers[1].load_state_dict(saved["sched_d"])
-        if self.ema is not None:
-            self.ema.load_state_dict(state.get("G_ema") or state["G"])
+        The EMA is saved as ``G_ema``, the key ``runs.load_generator`` and export prefer.
+        """
+        objects = {"tricks": self, "sched_g": self.schedulers[0], "sched_d": self.schedulers[1]}
+        return objects | ({"G_ema": self.ema} if self.ema is not None else {})
+
+    def state_dict(self) -> dict:
+        return {"step": self.step}
+
+    def load_state_dict(self, state: dict) -> None:
+        self.step = int(state["step"])

@@ -46,6 +46,6 @@ def test_resume_continues_schedules_and_noise_clock(tricks_run, tmp_path, data_d
     assert main(["train", "--resume", str(run), "--steps", "40", "--data-dir", str(data_dir), "--no-progress"]) == 0
     state = load_checkpoint(run / "checkpoints" / "last.pt")
     assert state["tricks"]["step"] == 40  # a fresh clock would read 10
-    assert state["tricks"]["sched_g"]["last_epoch"] == state["tricks"]["sched_d"]["last_epoch"] == 40
+    assert state["sched_g"]["last_epoch"] == state["sched_d"]["last_epoch"] == 40
     # The schedule continues as saved: linear to 0 over the original 30 steps, so lr stays 0.
     assert state["opt_g"]["param_groups"][0]["lr"] == pytest.approx(0.0, abs=1e-12)
