@@ -7,6 +7,7 @@ wrong types and impossible values raise ConfigError with one clear line.
 from __future__ import annotations
 
 import dataclasses
+import os
 import types
 import typing
 from dataclasses import dataclass, field
@@ -67,6 +68,11 @@ class TrainConfig:
     grid_size: int = 4  # the sample grid is grid_size x grid_size
     seed: int = 0
     device: str = "auto"  # 'auto' (cuda when available), 'cpu', 'cuda', 'cuda:1', ...
+    # capture each update (forward, backward, Adam) with torch.compile; false = eager.
+    # The default can be flipped with GANKIT_COMPILE=0 (the test suite does; runs record the value used).
+    compile: bool = field(default_factory=lambda: os.environ.get("GANKIT_COMPILE", "1") != "0")
+    precision: str = "auto"  # 'fp32', 'bf16' (autocast) or 'auto' = bf16 on CUDA and on CPUs with AMX
+    threads: int = 0  # CPU threads; 0 = auto (1 for small models, all cores for large ones)
 
 
 @dataclass
@@ -258,6 +264,8 @@ RULES: list[tuple[str, Any, str]] = [
     ("train.checkpoint_every", lambda v: v >= 1, "at least 1"),
     ("train.grid_size", lambda v: 1 <= v <= 32, "between 1 and 32"),
     ("train.seed", lambda v: v >= 0, "0 or more"),
+    ("train.precision", lambda v: v in ("fp32", "bf16", "auto"), "'fp32', 'bf16' or 'auto'"),
+    ("train.threads", lambda v: v >= 0, "0 (auto) or more"),
 ]
 
 

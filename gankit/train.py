@@ -16,11 +16,12 @@ from gankit import config as config_mod
 from gankit.checkpoint import load_checkpoint, load_state, save_checkpoint
 from gankit.config import Config
 from gankit.data import load_dataset
+from gankit.fast import make_step, run_threads, set_threads
 from gankit.images import save_grid, to_uint8
 from gankit.losses import build_loss
 from gankit.models import build_models
 from gankit.runs import MetricsLog, RunDir, sample_z
-from gankit.step import BatchSampler, GANStep, make_optimizers
+from gankit.step import BatchSampler, make_optimizers
 
 
 @dataclass
@@ -56,7 +57,6 @@ def train(cfg: Config, run_dir: str | Path, *, resume: bool = False, time_budget
     gen = torch.Generator(device=device).manual_seed(cfg.train.seed)
     sampler = BatchSampler(data.images.to(device), data.labels.to(device) if num_classes else None,
                            cfg.train.batch_size, cfg.data.range, gen)
-    step_fn = GANStep(cfg, G, D, objective, opt_g, opt_d, num_classes, gen)
 
     # Fixed noise for the monitoring grid: drawn from its own seed so it never shifts.
     n_grid = cfg.train.grid_size ** 2
@@ -74,6 +74,9 @@ def train(cfg: Config, run_dir: str | Path, *, resume: bool = False, time_budget
         gen.set_state(state["rng"]["sampler"].cpu() if device.type == "cpu" else state["rng"]["sampler"])
         torch.set_rng_state(state["rng"]["torch"].cpu())
         start_step = state["step"]
+    # Built after resume so the compiled updates see the optimiser state they will own.
+    step_fn = make_step(cfg, G, D, objective, opt_g, opt_d, num_classes, gen, device)
+    threads = run_threads(cfg, G, D, device, num_classes)
     run.root.mkdir(parents=True, exist_ok=True)
     config_mod.save(cfg, run.config)
     log = MetricsLog(run.metrics, resume_step=start_step if resume else None)
@@ -102,6 +105,7 @@ def train(cfg: Config, run_dir: str | Path, *, resume: bool = False, time_budget
     count, last_row, stopped_by = 0, {}, "steps"
     t0 = time.perf_counter()
     step = start_step
+    threads_before = set_threads(threads)  # restored below: tests share one process
     try:
         while step < total:
             stats = step_fn(sampler)
@@ -128,6 +132,7 @@ def train(cfg: Config, run_dir: str | Path, *, resume: bool = False, time_budget
                 stopped_by = "time_budget"
                 break
     finally:
+        set_threads(threads_before)
         bar.close()
         log.close()
     elapsed = prior_elapsed + time.perf_counter() - t0
