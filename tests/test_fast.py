@@ -65,6 +65,7 @@ def test_fast_path_is_deterministic_run_to_run():
         assert torch.equal(p, q)
 
 
+@pytest.mark.slow
 def test_bf16_fast_path_tracks_the_bf16_eager_step():
     fast, fs = build(precision="bf16")
     plain, ps = build(compile=False, precision="bf16")

@@ -49,6 +49,7 @@ class Row:
     precision: str
     threads: int
     path: str  # 'compiled' or 'eager (reason)'
+    cpu_ms_per_step: dict  # median CPU time per step of each contender (gankit, ref, ref_same)
     rounds: list = field(default_factory=list)
 
 
@@ -195,20 +196,22 @@ def matmul_peak(device, dtype, threads: int, n: int = 2048, seconds: float = 0.5
 
 # ---------------------------------------------------------------------------- timing
 
-def _chunk(fn, n, device, threads) -> tuple[float, float | None]:
-    """Steps/s over ``n`` calls (and the CUDA memory peak during them)."""
+def _chunk(fn, n, device, threads) -> tuple[float, float | None, float]:
+    """Steps/s over ``n`` calls, the CUDA memory peak during them, and CPU ms per step
+    (this process's CPU time: unlike wall time, barely moved by other processes' load)."""
     before = set_threads(threads)
     try:
         if device.type == "cuda":
             torch.cuda.reset_peak_memory_stats(device)
         _sync(device)
-        t = time.perf_counter()
+        t, c = time.perf_counter(), time.process_time()
         for _ in range(n):
             fn()
         _sync(device)
         rate = n / (time.perf_counter() - t)
+        cpu_ms = 1000 * (time.process_time() - c) / n
         mem = torch.cuda.max_memory_allocated(device) / 2 ** 20 if device.type == "cuda" else None
-        return rate, mem
+        return rate, mem, cpu_ms
     finally:
         set_threads(before)
 
@@ -242,14 +245,16 @@ def run_case(name, device, images, rounds=7, chunk_s=0.5, default_threads=None, 
     # Warm both loops up, then size chunks to about chunk_s seconds each.
     sizes = {}
     for key, fn, th in (("gankit", ours, threads), ("ref", loop, default_threads), ("ref_same", loop, threads)):
-        rate, _ = _chunk(fn, 2, device, th)
+        rate, _, _ = _chunk(fn, 2, device, th)
         sizes[key] = max(2, math.ceil(rate * chunk_s))
     res = {k: [] for k in ("gankit", "ref", "ref_same")}
+    cpu = {k: [] for k in res}
     mem = {"gankit": 0.0, "ref": 0.0}
     for r in range(rounds):
         for key, fn, th in (("gankit", ours, threads), ("ref", loop, default_threads), ("ref_same", loop, threads)):
-            rate, m = _chunk(fn, sizes[key], device, th)
+            rate, m, cpu_ms = _chunk(fn, sizes[key], device, th)
             res[key].append(rate)
+            cpu[key].append(cpu_ms)
             if m is not None and key in mem:
                 mem[key] = max(mem[key], m)
         log(f"[{name}] round {r + 1}/{rounds}: gankit {res['gankit'][-1]:.1f}, tutorial {res['ref'][-1]:.1f}, "
@@ -266,6 +271,7 @@ def run_case(name, device, images, rounds=7, chunk_s=0.5, default_threads=None, 
                flops / 1e9, ref_flops / 1e9, flops * med["gankit"] / 1e9, flops * med["gankit"] / peak,
                ref_flops * med["ref"] / peak32, compile_s, mem["gankit"] if cuda else None,
                mem["ref"] if cuda else None, step.precision, threads, path,
+               {k: statistics.median(v) for k, v in cpu.items()},
                rounds=[{k: round(v[i], 2) for k, v in res.items()} for i in range(rounds)])
 
 
@@ -339,6 +345,9 @@ def table(result: dict) -> str:
         s = result["sampling_images_s"]
         lines.append("sampling (gankit sample / evaluation): " +
                      ", ".join(f"{k} {v:,.0f} images/s" for k, v in s.items()))
+    lines.append("CPU ms per step (this process's CPU time; robust to other load): " + "; ".join(
+        f"{r['case']}: gankit {r['cpu_ms_per_step']['gankit']:.2f}, tutorial {r['cpu_ms_per_step']['ref']:.2f}, "
+        f"tutorial@{r['threads']}t {r['cpu_ms_per_step']['ref_same']:.2f}" for r in result["rows"]))
     for r in result["rows"]:
         if r["path"] != "compiled":
             lines.append(f"{r['case']}: {r['path']}")
