@@ -129,3 +129,27 @@ def test_compile_is_on_by_default_for_users(monkeypatch):
     assert C.TrainConfig().compile is True
     monkeypatch.setenv("GANKIT_COMPILE", "0")
     assert C.TrainConfig().compile is False
+
+
+def test_gankit_train_uses_the_compiled_step_and_resumes_exactly(tmp_path, data_dir, monkeypatch):
+    """The default CLI path is the fast one, and a resumed compiled run matches a straight one."""
+    import gankit.train
+    from gankit.checkpoint import load_checkpoint
+    from gankit.cli import main
+
+    made = []
+    real_make_step = gankit.train.make_step
+    monkeypatch.setattr(gankit.train, "make_step", lambda *a, **k: made.append(real_make_step(*a, **k)) or made[-1])
+    monkeypatch.delenv("GANKIT_COMPILE")  # the users' default
+    common = ["--data-dir", str(data_dir), "--no-progress", "--set", "model.g_hidden=[32]",
+              "--set", "model.d_hidden=[32]", "--set", "train.batch_size=32", "--set", "train.precision=fp32"]
+    assert main(["train", "vanilla", "--run-dir", str(tmp_path / "a"), "--steps", "30", *common]) == 0
+    assert main(["train", "vanilla", "--run-dir", str(tmp_path / "b"), "--steps", "20", *common]) == 0
+    assert main(["train", "--resume", str(tmp_path / "b"), "--steps", "30", "--data-dir", str(data_dir),
+                 "--no-progress"]) == 0
+    assert [type(s) for s in made] == [FastGANStep] * 3 and not any(s.fallbacks for s in made)
+    a, b = (load_checkpoint(tmp_path / r / "checkpoints" / "last.pt") for r in ("a", "b"))
+    assert a["step"] == b["step"] == 30
+    for k in a["G"]:
+        assert torch.equal(a["G"][k], b["G"][k]), k
+    assert C.load(tmp_path / "a" / "config.yaml").train.compile is True
