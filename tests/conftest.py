@@ -34,3 +34,14 @@ def mnist_small(data_dir):
     from gankit.data import load_dataset
 
     return load_dataset("mnist", "train", data_dir=data_dir)
+
+
+@pytest.fixture(scope="session", autouse=True)
+def _one_thread():
+    """One intra-op thread: on a shared 2-core machine two threads thrash (20x slower)."""
+    import torch
+
+    before = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(before)

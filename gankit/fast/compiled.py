@@ -44,13 +44,19 @@ class CompiledUpdate:
         self.failed: str | None = None
         self.calls = 0
         cuda = device.type == "cuda"
-        adam.prepare(opt)
-        if cuda:  # CUDA graphs need the tensors they write to stay at fixed addresses
-            for t in adam.state_tensors(opt):
-                torch._dynamo.mark_static_address(t)
+        self._prepared_state = None
         self.fn = torch.compile(_own_code(self._update), fullgraph=True, dynamic=False,
                                 mode="reduce-overhead" if cuda else None)
         self.cuda = cuda
+
+    def _prepare(self) -> None:
+        """(Re)create Adam's state where the graph expects it; again after a checkpoint load
+        (resume, rollback) replaces ``opt.state``."""
+        adam.prepare(self.opt)
+        if self.cuda:  # CUDA graphs need the tensors they write to stay at fixed addresses
+            for t in adam.state_tensors(self.opt):
+                torch._dynamo.mark_static_address(t)
+        self._prepared_state = self.opt.state
 
     def _update(self, *args):
         params = adam.params(self.opt)
@@ -65,6 +71,8 @@ class CompiledUpdate:
     def __call__(self, *args) -> dict[str, torch.Tensor]:
         if self.failed:
             return GANStep.update(self.step, self.opt, self.loss_fn, *args)
+        if self.opt.state is not self._prepared_state:
+            self._prepare()
         try:
             keys, values = self.fn(*args)
         except Exception as e:  # capture failed: this update runs eagerly from now on
