@@ -60,10 +60,12 @@ def forward_flops_per_sample(G: nn.Module, D: nn.Module, z_dim: int, device, num
 
 
 def auto_threads(flops_per_sample: float) -> int:
-    """1 thread for small models (tiny ops lose more to thread wake-ups than they gain,
-    and far more when another process holds a core); all physical cores otherwise."""
+    """1 thread for small models (their ops are too small to split); half the cores for
+    large ones. OpenMP threads wait for each other at every op, so one thread that another
+    process has descheduled stalls them all: on a busy 2-core machine the DCGAN ran 3x
+    slower on 2 threads than on 1 (docs/performance.md)."""
     cores = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else (os.cpu_count() or 1)
-    return 1 if flops_per_sample < LARGE_MODEL_FLOPS else max(1, cores)
+    return 1 if flops_per_sample < LARGE_MODEL_FLOPS else max(1, cores // 2)
 
 
 def set_threads(n: int) -> int:
