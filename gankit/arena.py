@@ -80,9 +80,9 @@ def parse_entry(text: str) -> Entry:
 
 
 def resolve(entry: Entry, seed: int, dataset: str | None, steps: int | None, time_budget: float | None,
-            eval_every: int, eval_n: int) -> config_mod.Config:
+            eval_every: int, eval_n: int, extra=()) -> config_mod.Config:
     """The config one arena run trains: the entry's, with the arena's budget, seed and eval cadence."""
-    forced = [f"train.seed={seed}", f"eval.every={eval_every}", f"eval.n={eval_n}",
+    forced = [*extra, f"train.seed={seed}", f"eval.every={eval_every}", f"eval.n={eval_n}",
               f"train.steps={steps if steps is not None else UNBOUNDED_STEPS}"]
     if dataset:
         forced.insert(0, f"data.dataset={dataset}")
@@ -160,8 +160,11 @@ def summarise(runs: list[dict]) -> dict:
 def run_arena(configs: list[str], out: str | Path, *, dataset: str | None = None, seeds: int = 2,
               steps: int | None = None, time_budget: float | None = None, eval_n: int = 2000,
               eval_every: int | None = None, data_dir: str | None = None, progress: bool = False,
-              log=print) -> dict:
-    """Train and score every configuration x seed; write arena.json and the report."""
+              extra=(), log=print) -> dict:
+    """Train and score every configuration x seed; write arena.json and the report.
+
+    ``extra`` overrides go into every configuration (e.g. ``train.threads=1``).
+    """
     if steps is None and time_budget is None:
         raise ConfigError("arena needs a budget: --steps N or --time-budget S")
     if steps is not None and time_budget is not None:
@@ -173,7 +176,7 @@ def run_arena(configs: list[str], out: str | Path, *, dataset: str | None = None
     if len(set(slugs)) != len(slugs):
         raise ConfigError("arena configs must differ: " + ", ".join(sorted({s for s in slugs if slugs.count(s) > 1})))
     every = eval_every or (max(1, steps // 6) if steps else 100)
-    plan = [(e, s, resolve(e, s, dataset, steps, time_budget, every, eval_n)) for e in entries for s in range(seeds)]
+    plan = [(e, s, resolve(e, s, dataset, steps, time_budget, every, eval_n, extra)) for e in entries for s in range(seeds)]
     out = Path(out)
     out.mkdir(parents=True, exist_ok=True)
     budget = {"steps": steps} if steps is not None else {"time_budget_s": time_budget}

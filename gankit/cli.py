@@ -149,6 +149,38 @@ def cmd_export(args) -> int:
     return 0
 
 
+def _add_bench(sub):
+    cases = "mlp-128,mlp-64,dcgan-128"  # gankit.fast.bench.CASES (not imported here: it pulls in torch)
+    p = sub.add_parser("bench", help="steps/s of gankit's step against the tutorial loop, interleaved")
+    p.add_argument("--device", default="auto", help="'auto' (cuda when available), 'cpu', 'cuda', ...")
+    p.add_argument("--cases", default=cases, help=f"comma-separated, from: {cases}")
+    p.add_argument("--rounds", type=int, default=7, help="interleaved rounds; figures are medians")
+    p.add_argument("--chunk-s", type=float, default=0.5, help="seconds per timed chunk")
+    p.add_argument("--data-dir", help="folder holding mnist/ (random bytes of MNIST's shape when absent)")
+    p.add_argument("--set", dest="overrides", action="append", default=[], metavar="KEY=VALUE",
+                   help="config override for gankit's side, e.g. --set train.precision=fp32")
+    p.add_argument("--no-sampling", action="store_true", help="skip the sampling-speed figure")
+    p.add_argument("--json", help="also write the results here")
+
+
+def cmd_bench(args) -> int:
+    from gankit.fast.bench import CASES, run, table
+
+    cases = [c.strip() for c in args.cases.split(",") if c.strip()]
+    unknown = [c for c in cases if c not in CASES]
+    if unknown or args.rounds < 1:
+        raise ConfigError(f"--cases: unknown {unknown}; choose from {', '.join(CASES)}" if unknown
+                          else "--rounds must be at least 1")
+    result = run(args.device, cases, args.rounds, args.chunk_s, args.data_dir, args.overrides,
+                 sampling=not args.no_sampling, log=lambda m: print(m, file=sys.stderr, flush=True))
+    result["command"] = "gankit bench " + " ".join(sys.argv[2:] if sys.argv[1:2] == ["bench"] else [])
+    print(table(result))
+    if args.json:
+        with open(args.json, "w") as f:
+            json.dump(result, f, indent=1)
+    return 0
+
+
 def _add_arena(sub):
     p = sub.add_parser("arena", help="train several configurations under one budget and rank them")
     p.add_argument("configs", nargs="+", metavar="CONFIG",
@@ -162,7 +194,7 @@ def _add_arena(sub):
     p.add_argument("--eval-n", type=int, default=2000, help="samples scored per evaluation (default 2000)")
     p.add_argument("--eval-every", type=int, help="FID every K iterations (default steps/6, or 100 under a time budget)")
     p.add_argument("--data-dir", help="folder holding the dataset files")
-    p.add_argument("--threads", type=int, help="torch CPU threads (1 is fastest on a busy shared CPU)")
+    p.add_argument("--threads", type=int, help="CPU threads per run (sets train.threads; 1 suits a busy shared CPU)")
     p.add_argument("--progress", action="store_true", help="a progress bar per run")
 
 
@@ -175,13 +207,10 @@ def cmd_arena(args) -> int:
                         ("--threads", args.threads)):
         if value is not None and value <= 0:
             raise ConfigError(f"{flag} must be positive")
-    if args.threads:
-        import torch
-
-        torch.set_num_threads(args.threads)
     doc = run_arena(args.configs, args.out, dataset=args.dataset, seeds=args.seeds, steps=args.steps,
                     time_budget=args.time_budget, eval_n=args.eval_n, eval_every=args.eval_every,
-                    data_dir=args.data_dir, progress=args.progress)
+                    data_dir=args.data_dir, progress=args.progress,
+                    extra=[f"train.threads={args.threads}"] if args.threads else ())
     configs = {c["label"]: c for c in doc["configs"]}
     for i, label in enumerate(rank(doc), 1):
         fid = configs[label]["summary"].get("fid")
@@ -191,7 +220,8 @@ def cmd_arena(args) -> int:
 
 
 COMMANDS = {"train": (_add_train, cmd_train), "sample": (_add_sample, cmd_sample), "list": (_add_list, cmd_list),
-            "export": (_add_export, cmd_export), "arena": (_add_arena, cmd_arena)}
+            "export": (_add_export, cmd_export), "bench": (_add_bench, cmd_bench),
+            "arena": (_add_arena, cmd_arena)}
 
 
 def build_parser() -> argparse.ArgumentParser:

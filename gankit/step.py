@@ -5,6 +5,8 @@ without forcing a device sync every step.
 """
 from __future__ import annotations
 
+import contextlib
+
 import torch
 
 from gankit.config import Config
@@ -35,6 +37,7 @@ class GANStep:
     def __init__(self, cfg: Config, G, D, objective, opt_g, opt_d, num_classes: int, gen: torch.Generator):
         self.cfg, self.G, self.D, self.obj = cfg, G, D, objective
         self.opt_g, self.opt_d, self.num_classes, self.gen = opt_g, opt_d, num_classes, gen
+        self.amp = contextlib.nullcontext  # mixed-precision context; gankit.fast sets bf16 autocast
         self.tricks = Tricks(cfg, G, objective, opt_g, opt_d, gen)
 
     def noise(self, n: int, device):
@@ -43,32 +46,41 @@ class GANStep:
              if self.num_classes else None)
         return z, y
 
-    def d_step(self, real, y_real):
-        z, y_fake = self.noise(real.shape[0], real.device)
+    def d_loss(self, real, y_real, z, y_fake):
+        """D's objective on one batch: (loss, detached stats). The fast path compiles this too."""
         with torch.no_grad():
             fake = self.G(z, y_fake)
-        real, fake = self.tricks.d_input(real, real=True), self.tricks.d_input(fake)
+        real, fake = self.tricks.d_input(real, real=True), self.tricks.d_input(fake)  # instance noise
         real_out, fake_out = self.D(real, y_real), self.D(fake, y_fake)
         loss = self.obj.d_loss(real_out, fake_out, **self.tricks.targets(real.shape[0], real.device))
-        extra = self.tricks.d_penalties(real, real_out)
-        self.opt_d.zero_grad(set_to_none=True)
-        (loss + sum(extra.values())).backward()
-        extra.update(self.tricks.clip(self.D, "D"))
-        self.opt_d.step()
-        return {"D_loss": loss.detach(), "D(x)": self.obj.prob(real_out.detach()).mean(),
-                "D(G(z))": self.obj.prob(fake_out.detach()).mean(), **{k: v.detach() for k, v in extra.items()}}
+        extra = self.tricks.d_penalties(real, real_out)  # R1
+        return loss + sum(extra.values()), {
+            "D_loss": loss.detach(), "D(x)": self.obj.prob(real_out.detach()).mean(),
+            "D(G(z))": self.obj.prob(fake_out.detach()).mean(), **_detached(extra)}
+
+    def g_loss(self, z, y):
+        fake = self.G(z, y)
+        loss = self.obj.g_loss(self.D(self.tricks.d_input(fake), y))
+        extra = self.tricks.g_terms(fake, z)  # mode seeking
+        return loss + sum(extra.values()), {"G_loss": loss.detach(), **_detached(extra)}
+
+    def update(self, opt, loss_fn, *args):
+        """One optimiser step on ``loss_fn(*args)``; ``gankit.fast`` swaps in a compiled one."""
+        with self.amp():
+            loss, stats = loss_fn(*args)
+        opt.zero_grad(set_to_none=True)
+        loss.backward()
+        stats.update(self.tricks.clip(opt))  # gradient clipping, before the step
+        opt.step()
+        return {k: v.float() for k, v in stats.items()}  # bf16 stats would round when summed
+
+    def d_step(self, real, y_real):
+        z, y_fake = self.noise(real.shape[0], real.device)
+        return self.update(self.opt_d, self.d_loss, real, y_real, z, y_fake)
 
     def g_step(self, n: int, device):
         z, y = self.noise(n, device)
-        y = self.tricks.pair_labels(y)
-        fake = self.G(z, y)
-        loss = self.obj.g_loss(self.D(self.tricks.d_input(fake), y))
-        extra = self.tricks.g_terms(fake, z)
-        self.opt_g.zero_grad(set_to_none=True)
-        (loss + sum(extra.values())).backward()
-        extra.update(self.tricks.clip(self.G, "G"))
-        self.opt_g.step()
-        return {"G_loss": loss.detach(), **{k: v.detach() for k, v in extra.items()}}
+        return self.update(self.opt_g, self.g_loss, z, self.tricks.pair_labels(y))
 
     def __call__(self, sampler: BatchSampler) -> dict[str, torch.Tensor]:
         for _ in range(self.cfg.train.d_steps):
@@ -77,6 +89,10 @@ class GANStep:
         stats.update(self.g_step(real.shape[0], real.device))
         self.tricks.end_iteration(self.G)  # EMA of G, lr schedules, instance-noise clock
         return stats
+
+
+def _detached(terms: dict) -> dict:
+    return {k: v.detach() for k, v in terms.items()}
 
 
 def make_optimizers(cfg: Config, G, D):

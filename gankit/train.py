@@ -22,13 +22,14 @@ from gankit.checkpoint import CheckpointDir, restore_training_state, training_st
 from gankit.config import Config, ConfigError
 from gankit.data import load_dataset
 from gankit.divergence import Diverged, DivergenceError, LRScale, check_row, check_training, scale_lr
+from gankit.fast import make_step, run_threads, set_threads
 from gankit.health import HealthMonitor
 from gankit.images import save_grid, to_float, to_uint8
 from gankit.losses import build_loss
 from gankit.models import build_models
 from gankit.runs import MetricsLog, RunDir, RunningMeans, TextLog, sample_z
 from gankit.signals import GracefulStop
-from gankit.step import BatchSampler, GANStep, make_optimizers
+from gankit.step import BatchSampler, make_optimizers
 from gankit.tricks import wrap_discriminator
 
 
@@ -73,7 +74,9 @@ def train(cfg: Config, run_dir: str | Path, *, resume: bool = False, time_budget
     gen = torch.Generator(device=device).manual_seed(cfg.train.seed)
     sampler = BatchSampler(data.images.to(device), data.labels.to(device) if num_classes else None,
                            cfg.train.batch_size, cfg.data.range, gen)
-    step_fn = GANStep(cfg, G, D, objective, opt_g, opt_d, num_classes, gen)
+    # Compiled unless train.compile=false; compiles on its first call, after any resume below.
+    step_fn = make_step(cfg, G, D, objective, opt_g, opt_d, num_classes, gen, device)
+    threads = run_threads(cfg, G, D, device, num_classes)
     tricks = step_fn.tricks
 
     # Fixed noise for the monitoring grid: drawn from its own seed so it never shifts.
@@ -154,6 +157,7 @@ def train(cfg: Config, run_dir: str | Path, *, resume: bool = False, time_budget
     last_row, stopped_by = {}, "steps"
     t0 = time.perf_counter()
     step = start_step
+    threads_before = set_threads(threads)  # restored below: tests share one process
     try:
         with GracefulStop() as signals:
             while step < total:
@@ -195,6 +199,7 @@ def train(cfg: Config, run_dir: str | Path, *, resume: bool = False, time_budget
                     note(step, f"stopped by {stop}; checkpoint written at step {step}", echo=False)
                     break
     finally:
+        set_threads(threads_before)
         bar.close()
         log.close()
     elapsed = prior_elapsed + time.perf_counter() - t0

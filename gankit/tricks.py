@@ -13,6 +13,7 @@ Every trick is off at its default; see docs/tricks.md for what each one does and
 from __future__ import annotations
 
 import dataclasses
+import warnings
 
 import torch
 from torch import nn
@@ -197,11 +198,6 @@ def mode_seeking_loss(fake: torch.Tensor, z: torch.Tensor, eps: float = 1e-5) ->
     return 1.0 / (ratio + eps)
 
 
-def clip_gradients(module: nn.Module, max_norm: float) -> torch.Tensor:
-    """Scale the gradients so their global L2 norm is at most ``max_norm``; returns the norm before."""
-    return torch.nn.utils.clip_grad_norm_([p for p in module.parameters() if p.grad is not None], max_norm)
-
-
 # ---------------------------------------------------------------------------- the per-step hooks
 
 
@@ -219,7 +215,7 @@ class Tricks:
     """The per-iteration tricks of one run; every hook is a no-op when its trick is off."""
 
     def __init__(self, cfg: Config, G: nn.Module, objective, opt_g, opt_d, gen: torch.Generator | None = None):
-        self.t, self.gen = cfg.tricks, gen
+        self.t, self.gen, self.opt_g, self.opt_d = cfg.tricks, gen, opt_g, opt_d
         self.step = 0  # iterations done: drives the instance-noise schedule; restored on resume
         self.labels = label_tricks_on(self.t)
         if self.labels and not getattr(objective, "soft_targets", False):
@@ -262,16 +258,35 @@ class Tricks:
         return {"mode_seeking": self.t.mode_seeking * mode_seeking_loss(fake, z)}
 
     # -- both
-    def clip(self, module: nn.Module, which: str) -> dict[str, torch.Tensor]:
-        """Clip before ``opt.step()``; returns the pre-clip norm as a statistic."""
-        max_norm = self.t.g_clip if which == "G" else self.t.d_clip
-        return {f"{which}_grad_norm": clip_gradients(module, max_norm).detach()} if max_norm > 0 else {}
+    def _max_norm(self, opt) -> tuple[str, float]:
+        return ("G", self.t.g_clip) if opt is self.opt_g else ("D", self.t.d_clip)
+
+    def clip(self, opt) -> dict[str, torch.Tensor]:
+        """Clip the ``.grad`` of ``opt``'s parameters before ``opt.step()``; the pre-clip norm is a statistic."""
+        which, max_norm = self._max_norm(opt)
+        if max_norm <= 0:
+            return {}
+        params = [p for group in opt.param_groups for p in group["params"] if p.grad is not None]
+        return {f"{which}_grad_norm": torch.nn.utils.clip_grad_norm_(params, max_norm).detach()}
+
+    def clip_grads(self, opt, grads) -> tuple[list, dict[str, torch.Tensor]]:
+        """The same clipping on a list of gradients (the compiled update never fills ``.grad``)."""
+        which, max_norm = self._max_norm(opt)
+        if max_norm <= 0:
+            return list(grads), {}
+        total = torch.linalg.vector_norm(torch.stack([torch.linalg.vector_norm(g) for g in grads if g is not None]))
+        scale = (max_norm / (total + 1e-6)).clamp(max=1.0)  # clip_grad_norm_'s formula
+        return [None if g is None else g * scale for g in grads], {f"{which}_grad_norm": total.detach()}
 
     def end_iteration(self, G: nn.Module) -> None:
         if self.ema is not None:
             self.ema.update(G)
-        for s in self.schedulers:
-            s.step()
+        with warnings.catch_warnings():
+            # The compiled update (gankit/fast) applies Adam without calling opt.step(), which
+            # torch's scheduler takes for a wrong call order; the lr it sets is used all the same.
+            warnings.filterwarnings("ignore", message="Detected call of `lr_scheduler.step()` before")
+            for s in self.schedulers:
+                s.step()
         self.step += 1
 
     def sampling_generator(self, G: nn.Module) -> nn.Module:

@@ -14,7 +14,7 @@ from gankit.models import build_models
 from gankit.schedules import SCHEDULES, build_schedulers
 from gankit.step import BatchSampler, GANStep, make_optimizers
 from gankit.tricks import (BatchFeatureD, MinibatchDiscrimination, MinibatchStdDev, Tricks, active,
-                           add_noise_layers, bce_targets, clip_gradients, instance_noise_sigma,
+                           add_noise_layers, bce_targets, instance_noise_sigma,
                            mode_seeking_loss, r1_penalty, wrap_discriminator)
 
 SHAPE = (1, 8, 8)
@@ -231,12 +231,21 @@ def test_mode_seeking_term_changes_the_generator_update():
 
 # ---------------------------------------------------------------------------- clipping, n_critic
 
-def test_clipping_bounds_the_global_norm():
-    net = nn.Linear(10, 10)
-    net(torch.randn(4, 10)).pow(2).sum().mul(1000).backward()
-    before = clip_gradients(net, 0.5)
-    after = torch.cat([p.grad.flatten() for p in net.parameters()]).norm()
+def test_clipping_bounds_the_global_norm_in_place_and_functionally():
+    cfg = tiny("tricks.d_clip=0.5")
+    G, D = nn.Linear(3, 3), nn.Linear(10, 10)
+    opt_g, opt_d = make_optimizers(cfg, G, D)
+    tricks = Tricks(cfg, G, build_loss(cfg), opt_g, opt_d)
+    D(torch.randn(4, 10)).pow(2).sum().mul(1000).backward()
+    raw = [p.grad.clone() for p in D.parameters()]
+    clipped, stats = tricks.clip_grads(opt_d, raw)  # what the compiled update uses
+    before = tricks.clip(opt_d)["D_grad_norm"]  # what the eager update uses, on .grad
+    after = torch.cat([p.grad.flatten() for p in D.parameters()]).norm()
     assert before > 0.5 and after.item() == pytest.approx(0.5, rel=1e-4)
+    assert stats["D_grad_norm"].item() == pytest.approx(before.item(), rel=1e-5)
+    for c, p in zip(clipped, D.parameters()):
+        assert torch.allclose(c, p.grad, rtol=1e-5)
+    assert tricks.clip(opt_g) == {}  # g_clip is off
 
 
 @pytest.mark.filterwarnings("ignore:Seems like .optimizer.step")
