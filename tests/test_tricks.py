@@ -367,3 +367,33 @@ def test_stats_stay_finite_with_everything_on():
         stats = step(sampler)
     assert all(math.isfinite(v.item()) for v in stats.values())
     assert {"R1", "mode_seeking", "G_grad_norm", "D_grad_norm"} <= stats.keys()
+
+
+@pytest.mark.slow  # ~30 s: compiles two updates
+def test_the_compiled_update_applies_the_same_tricks():
+    """Clipping, lr decay and smoothed targets also reach gankit.fast's compiled update."""
+    import torch._dynamo
+
+    from gankit.fast import make_step
+
+    extra = ["tricks.d_clip=0.05", "tricks.g_clip=0.05", "optim.lr_decay=step", "optim.lr_decay_every=2",
+             "optim.lr_decay_gamma=0.5", "tricks.label_smoothing=0.9", "train.precision=fp32"]
+    weights = {}
+    for compiled in (False, True):
+        cfg = tiny(*extra, f"train.compile={str(compiled).lower()}")
+        torch.manual_seed(0)
+        G, D = build_models(cfg, SHAPE)
+        D = wrap_discriminator(cfg, D)
+        opt_g, opt_d = make_optimizers(cfg, G, D)
+        gen = torch.Generator().manual_seed(0)
+        images = torch.randint(0, 256, (64, *SHAPE), dtype=torch.uint8, generator=gen)
+        sampler = BatchSampler(images, None, 16, cfg.data.range, gen)
+        step = make_step(cfg, G, D, build_loss(cfg), opt_g, opt_d, 0, gen, torch.device("cpu"))
+        for _ in range(6):
+            stats = step(sampler)
+        assert not getattr(step, "fallbacks", {})
+        assert {"D_grad_norm", "G_grad_norm"} <= stats.keys()
+        assert opt_g.param_groups[0]["lr"] == pytest.approx(cfg.optim.g_lr * 0.5 ** 3)
+        weights[compiled] = torch.cat([p.detach().flatten() for p in G.parameters()])
+    torch._dynamo.reset()
+    assert torch.allclose(weights[False], weights[True], atol=1e-4)
