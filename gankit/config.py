@@ -70,12 +70,19 @@ class TrainConfig:
 
 
 @dataclass
+class EvalConfig:
+    every: int = 0  # score the generator every K steps during training (0 = off); keeps checkpoints/best.pt by FID
+    n: int = 2000  # generated samples per evaluation (as many test images are used)
+
+
+@dataclass
 class Config:
     data: DataConfig = field(default_factory=DataConfig)
     model: ModelConfig = field(default_factory=ModelConfig)
     loss: LossConfig = field(default_factory=LossConfig)
     optim: OptimConfig = field(default_factory=OptimConfig)
     train: TrainConfig = field(default_factory=TrainConfig)
+    eval: EvalConfig = field(default_factory=EvalConfig)
     preset: str = ""  # the preset this config started from (informational)
 
     def to_dict(self) -> dict[str, Any]:
@@ -253,6 +260,8 @@ RULES: list[tuple[str, Any, str]] = [
     ("train.checkpoint_every", lambda v: v >= 1, "at least 1"),
     ("train.grid_size", lambda v: 1 <= v <= 32, "between 1 and 32"),
     ("train.seed", lambda v: v >= 0, "0 or more"),
+    ("eval.every", lambda v: v >= 0, "0 (off) or more"),
+    ("eval.n", lambda v: 100 <= v <= 50000, "between 100 and 50000"),
 ]
 
 

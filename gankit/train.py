@@ -18,6 +18,7 @@ from gankit.config import Config
 from gankit.data import load_dataset
 from gankit.images import save_grid, to_float, to_uint8
 from gankit.losses import build_loss
+from gankit.metrics.monitor import TrainingEval
 from gankit.models import build_models
 from gankit.runs import MetricsLog, RunDir, sample_z
 
@@ -137,16 +138,17 @@ def train(cfg: Config, run_dir: str | Path, *, resume: bool = False, time_budget
     run.root.mkdir(parents=True, exist_ok=True)
     config_mod.save(cfg, run.config)
     log = MetricsLog(run.metrics, resume_step=start_step if resume else None)
+    evaluator = TrainingEval.maybe(cfg, run, data_dir or cfg.data.data_dir)  # None unless eval.every > 0
     prior_elapsed = state.get("elapsed_s", 0.0) if resume else 0.0
 
-    def checkpoint(step: int, elapsed: float) -> None:
+    def checkpoint(step: int, elapsed: float, path: Path = run.last) -> None:
         save_checkpoint({
             "step": step, "elapsed_s": elapsed, "config": cfg.to_dict(),
             "data_shape": list(data.shape), "num_classes": num_classes,
             "G": G.state_dict(), "D": D.state_dict(),
             "opt_g": opt_g.state_dict(), "opt_d": opt_d.state_dict(),
             "rng": {"torch": torch.get_rng_state(), "sampler": gen.get_state()},
-        }, run.last)
+        }, path)
 
     def draw_grid(path: Path) -> None:
         G.eval()
@@ -172,9 +174,12 @@ def train(cfg: Config, run_dir: str | Path, *, resume: bool = False, time_budget
             elapsed = prior_elapsed + time.perf_counter() - t0
             out_of_time = time_budget is not None and time.perf_counter() - t0 >= time_budget
             last = step == total or out_of_time
-            if step % cfg.train.log_every == 0 or last:
+            scores = evaluator(G, step) if evaluator and evaluator.due(step) else {}
+            if scores and evaluator.improved:
+                checkpoint(step, elapsed, run.checkpoints / "best.pt")
+            if step % cfg.train.log_every == 0 or last or scores:
                 last_row = {"step": step, "elapsed_s": round(elapsed, 3),
-                            **{k: round(float(v) / count, 6) for k, v in sums.items()}}
+                            **{k: round(float(v) / count, 6) for k, v in sums.items()}, **scores}
                 log.write(last_row)
                 bar.set_postfix({k: f"{v:.3f}" for k, v in last_row.items() if k not in ("step", "elapsed_s")},
                                 refresh=False)
