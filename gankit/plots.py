@@ -20,6 +20,7 @@ from gankit.runs import RunDir, read_metrics
 EVAL_KEYS = ("fid", "kid", "precision", "recall", "density", "coverage", "class_coverage", "class_kl",
              "inception_score")
 NOT_CURVES = {"step", "elapsed_s", "class_histogram"}
+UNIT_KEYS = {"precision", "recall", "coverage", "class_coverage"}  # shares: drawn on a fixed 0..1 axis
 
 
 def _plt():
@@ -64,7 +65,12 @@ def _curves(rows: list[dict], keys: list[str], title: str, out: Path) -> Path:
     for ax, key in zip(axes.flat, keys):
         pts = [(r["step"], r[key]) for r in rows if isinstance(r.get(key), (int, float))]
         steps, values = np.array(pts, dtype=float).T if pts else (np.array([]), np.array([]))
-        ax.plot(steps, values, lw=1, alpha=0.35 if len(values) > 50 else 1.0, color="C0")
+        ax.plot(steps, values, lw=1, alpha=0.35 if len(values) > 50 else 1.0, color="C0",
+                marker="o" if len(values) <= 30 else None, ms=3)
+        if key in UNIT_KEYS:
+            ax.set_ylim(-0.03, 1.03)
+        elif len(values) and values.min() > 0 and values.max() / values.min() > 30:
+            ax.set_yscale("log")  # FID/KID fall by orders of magnitude early in training
         if len(values) > 50:  # a moving average shows the trend through minibatch noise
             w = max(5, len(values) // 40)
             smooth = np.convolve(values, np.ones(w) / w, mode="valid")

@@ -27,8 +27,7 @@ def kid_from_features(real: torch.Tensor, fake: torch.Tensor, subsets: int = 100
                       seed: int = 0) -> tuple[float, float]:
     from torchmetrics.image.kid import KernelInceptionDistance
 
-    # Subsets smaller than the sets, so they differ: KID is unbiased at any subset size.
-    size = min(subset_size, real.shape[0] // 2, fake.shape[0] // 2)
+    size = min(subset_size, real.shape[0], fake.shape[0])
     with warnings.catch_warnings():  # "KID keeps all features in memory": we know, they are small
         warnings.simplefilter("ignore", UserWarning)
         metric = KernelInceptionDistance(feature=Passthrough(real.shape[1]), subsets=subsets, subset_size=size)
@@ -48,5 +47,7 @@ def fid(real, fake, **_) -> dict:
 @METRICS.register("kid")
 def kid(real, fake, seed: int = 0, **_) -> dict:
     """kernel (MMD^2) distance of classifier features, unbiased; mean and std over 100 subsets"""
-    mean, std = kid_from_features(real.features, fake.features, seed=seed)
+    # Subsets of at most half of each set, so that they differ (KID is unbiased at any size).
+    size = min(1000, len(real) // 2, len(fake) // 2)
+    mean, std = kid_from_features(real.features, fake.features, subset_size=size, seed=seed)
     return {"kid": mean, "kid_std": std}
