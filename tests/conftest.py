@@ -1,26 +1,48 @@
-"""Shared test setup: the datasets from shared/ and a private cache for reference statistics."""
+"""Shared fixtures. Tests read the real datasets from ``../shared/data`` (or $GANKIT_DATA)."""
+from __future__ import annotations
+
 import os
 from pathlib import Path
 
 import pytest
 
 REPO = Path(__file__).resolve().parents[1]
-if not os.environ.get("GANKIT_DATA"):
-    os.environ["GANKIT_DATA"] = str(REPO.parent / "shared" / "data")
+SHARED_DATA = Path(os.environ.get("GANKIT_DATA") or REPO.parent / "shared" / "data")
+if not os.environ.get("GANKIT_DATA") and SHARED_DATA.is_dir():
+    os.environ["GANKIT_DATA"] = str(SHARED_DATA)
 
 
 @pytest.fixture(scope="session")
-def data_dir() -> str:
-    return os.environ["GANKIT_DATA"]
+def data_dir() -> Path:
+    if not (SHARED_DATA / "mnist").is_dir():
+        pytest.skip(f"datasets not found at {SHARED_DATA} (set GANKIT_DATA)")
+    return SHARED_DATA
+
+
+@pytest.fixture(autouse=True)
+def _isolated_cache(tmp_path_factory, monkeypatch):
+    """Never let a test read or write the user's real cache."""
+    monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path_factory.mktemp("cache")))
+
+
+@pytest.fixture(scope="session")
+def mnist_small(data_dir):
+    """A real MNIST train split (loaded once per session)."""
+    from gankit.data import load_dataset
+
+    return load_dataset("mnist", "train", data_dir=data_dir)
 
 
 @pytest.fixture(scope="session", autouse=True)
-def private_cache(tmp_path_factory):
-    """Reference statistics go to a temporary cache, never the user's."""
-    old = os.environ.get("XDG_CACHE_HOME")
-    os.environ["XDG_CACHE_HOME"] = str(tmp_path_factory.mktemp("cache"))
-    yield
-    if old is None:
-        os.environ.pop("XDG_CACHE_HOME", None)
-    else:
-        os.environ["XDG_CACHE_HOME"] = old
+def _shared_refstats(tmp_path_factory):
+    """Reference features cost a CNN pass over 10k-60k images: one temporary cache per session.
+
+    Session-wide, so module-scoped fixtures use it too; the user's cache is never touched.
+    """
+    from gankit.metrics import features
+
+    patch = pytest.MonkeyPatch()
+    root = tmp_path_factory.mktemp("refstats")
+    patch.setattr(features, "cache_root", lambda: root)
+    yield root
+    patch.undo()

@@ -55,14 +55,14 @@ def test_unknown_dataset_missing_path_and_not_npz_exit_2(tmp_path, capsys, test_
 def test_eval_npz_prints_json_with_every_key_on_the_last_line(tmp_path, capsys, test_images, data_dir):
     path = tmp_path / "real.npz"
     np.savez(path, images=test_images[5000:5600])  # real test digits scored against the test split
-    code, out, _ = run_cli(capsys, "eval", str(path), "--n", "500", "--json", "--data-dir", data_dir)
+    code, out, _ = run_cli(capsys, "eval", str(path), "--n", "500", "--json", "--data-dir", str(data_dir))
     assert code == 0
     result = json.loads(out.strip().splitlines()[-1])
     for key in REQUIRED:
         assert isinstance(result[key], float), key
     assert result["n"] == 500 and result["inception_fid"] is None and "unavailable" in result["inception_fid_note"]
     assert result["fid"] < 5 and result["precision"] > 0.85 and result["class_coverage"] == 1.0
-    code, table, _ = run_cli(capsys, "eval", str(path), "--n", "500", "--data-dir", data_dir)
+    code, table, _ = run_cli(capsys, "eval", str(path), "--n", "500", "--data-dir", str(data_dir))
     assert code == 0 and all(f"  {k} " in table for k in REQUIRED)
 
 
@@ -94,7 +94,7 @@ def test_training_logs_scores_and_keeps_the_best_checkpoint_by_fid(evaluated_run
 
 def test_eval_of_a_run_writes_eval_json(evaluated_run, capsys, data_dir):
     code, out, _ = run_cli(capsys, "eval", str(evaluated_run), "--n", "500", "--json", "--no-plots",
-                           "--data-dir", data_dir)
+                           "--data-dir", str(data_dir))
     assert code == 0
     printed = json.loads(out.strip().splitlines()[-1])
     saved = json.loads((evaluated_run / "eval.json").read_text())
