@@ -28,8 +28,8 @@ def test_fid_matches_closed_form_of_two_known_gaussians():
     a = np.array([[2.0, 0.3, 0.0], [0.3, 1.0, 0.2], [0.0, 0.2, 0.5]])
     b = np.array([[1.0, -0.4, 0.1], [-0.4, 3.0, 0.0], [0.1, 0.0, 0.8]])
     expected = closed_form_fid(m1, a, m2, b)  # 5.25 + trace term
-    got = fid_from_features(gaussian(200_000, m1, a, 0), gaussian(200_000, m2, b, 1))
-    assert got == pytest.approx(expected, rel=0.02)
+    got = fid_from_features(gaussian(100_000, m1, a, 0), gaussian(100_000, m2, b, 1))
+    assert got == pytest.approx(expected, rel=0.03)
 
 
 def test_fid_of_diagonal_gaussians_is_mean_gap_plus_std_gaps():
@@ -64,16 +64,17 @@ def test_kid_with_one_full_subset_is_the_unbiased_mmd():
 
 
 def test_kid_is_near_zero_for_one_distribution_and_positive_for_two():
-    same = kid_from_features(gaussian(2000, np.zeros(4), np.eye(4), 8), gaussian(2000, np.zeros(4), np.eye(4), 9),
-                             subsets=20, subset_size=300)
-    shifted = kid_from_features(gaussian(2000, np.zeros(4), np.eye(4), 8),
-                                gaussian(2000, np.full(4, 0.5), np.eye(4), 9), subsets=20, subset_size=300)
-    assert abs(same[0]) < 0.01
-    assert shifted[0] > 0.1 > 10 * abs(same[0])
+    same = kid_from_features(gaussian(1000, np.zeros(4), np.eye(4), 8), gaussian(1000, np.zeros(4), np.eye(4), 9),
+                             subsets=10, subset_size=300)
+    shifted = kid_from_features(gaussian(1000, np.zeros(4), np.eye(4), 8),
+                                gaussian(1000, np.full(4, 0.5), np.eye(4), 9), subsets=10, subset_size=300)
+    # Unbiased: the same distribution gives ~0 (within the spread over subsets), a shift does not.
+    assert abs(same[0]) < 0.05 and abs(same[0]) < same[1]
+    assert shifted[0] > 0.5 and shifted[0] > 3 * shifted[1]
     # Seeded subsets: the same call gives the same number and leaves the global RNG alone.
     state = torch.get_rng_state()
-    again = kid_from_features(gaussian(2000, np.zeros(4), np.eye(4), 8),
-                              gaussian(2000, np.full(4, 0.5), np.eye(4), 9), subsets=20, subset_size=300)
+    again = kid_from_features(gaussian(1000, np.zeros(4), np.eye(4), 8),
+                              gaussian(1000, np.full(4, 0.5), np.eye(4), 9), subsets=10, subset_size=300)
     assert again == shifted
     assert torch.equal(state, torch.get_rng_state())
 

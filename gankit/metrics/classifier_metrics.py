@@ -42,7 +42,8 @@ def inception_score(logits: torch.Tensor, splits: int = 10, seed: int = 0) -> tu
         warnings.simplefilter("ignore", UserWarning)
         metric = InceptionScore(feature=Passthrough(logits.shape[1]), splits=splits)
     metric.update(logits.double())
-    with seeded(seed):
+    with seeded(seed), warnings.catch_warnings():
+        warnings.simplefilter("ignore", UserWarning)  # the std of a single split is undefined (nan)
         mean, std = metric.compute()
     return float(mean), float(std)
 
