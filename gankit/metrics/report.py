@@ -35,6 +35,9 @@ def format_table(result: dict) -> str:
         value = _value(result, key)
         lines.append(f"  {key:<{width}}  {value:<18} {meaning}" if result.get(key) is not None
                      else f"  {key:<{width}}  {value}")
+    if result.get("class_histogram"):
+        shares = " ".join(f"{i}:{100 * h:.0f}%" for i, h in enumerate(result["class_histogram"]))
+        lines.append(f"  {'classes':<{width}}  {shares}")
     for p in result.get("plots", []):
         lines.append(f"  picture: {p}")
     return "\n".join(lines)
