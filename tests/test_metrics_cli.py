@@ -61,7 +61,8 @@ def test_eval_npz_prints_json_with_every_key_on_the_last_line(tmp_path, capsys, 
     for key in REQUIRED:
         assert isinstance(result[key], float), key
     assert result["n"] == 500 and result["inception_fid"] is None and "unavailable" in result["inception_fid_note"]
-    assert result["fid"] < 5 and result["precision"] > 0.85 and result["class_coverage"] == 1.0
+    # Real digits: FID at the N = 500 floor (noise scores ~2,700), every class present.
+    assert result["fid"] < 60 and result["precision"] > 0.85 and result["class_coverage"] == 1.0
     code, table, _ = run_cli(capsys, "eval", str(path), "--n", "500", "--data-dir", str(data_dir))
     assert code == 0 and all(f"  {k} " in table for k in REQUIRED)
 
