@@ -18,19 +18,19 @@ from gankit.runs import RunDir, read_metrics
 
 
 class TrainingEval:
-    def __init__(self, cfg, run: RunDir, data_dir=None, seed: int = 0):
+    def __init__(self, cfg, run: RunDir, data_dir=None, resume_step: int = 0, seed: int = 0):
         self.cfg, self.every, self.n, self.seed = cfg, cfg.eval.every, cfg.eval.n, seed
         load_extractor(cfg.data.dataset)  # an unsupported dataset fails before training starts
         self.real = real_subset(reference(cfg.data.dataset, "test", data_dir), self.n, seed)
-        # On resume the best FID so far comes from the rows the log kept.
-        past = [r["fid"] for r in read_metrics(run.metrics) if isinstance(r.get("fid"), (int, float))] \
-            if run.metrics.is_file() else []
+        # On resume the best FID so far comes from the rows up to the checkpoint resumed from.
+        rows = read_metrics(run.metrics) if resume_step and run.metrics.is_file() else []
+        past = [r["fid"] for r in rows if r.get("step", 0) <= resume_step and isinstance(r.get("fid"), (int, float))]
         self.best = min(past, default=math.inf)
         self.improved = False
 
     @classmethod
-    def maybe(cls, cfg, run: RunDir, data_dir=None) -> "TrainingEval | None":
-        return cls(cfg, run, data_dir) if cfg.eval.every else None
+    def maybe(cls, cfg, run: RunDir, data_dir=None, resume_step: int = 0) -> "TrainingEval | None":
+        return cls(cfg, run, data_dir, resume_step) if cfg.eval.every else None
 
     def due(self, step: int) -> bool:
         return step % self.every == 0
