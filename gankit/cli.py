@@ -115,10 +115,11 @@ def cmd_list(args) -> int:
     from gankit.config import preset_description, preset_names
     from gankit.data import DATASETS
     from gankit.losses import LOSSES
+    from gankit.metrics import METRICS
     from gankit.models import MODELS
 
     table = {"presets": {n: preset_description(n) for n in preset_names()}}
-    for key, reg in (("losses", LOSSES), ("models", MODELS), ("datasets", DATASETS)):
+    for key, reg in (("losses", LOSSES), ("models", MODELS), ("datasets", DATASETS), ("metrics", METRICS)):
         table[key] = {n: reg.doc(n) for n in reg.names()}
     if args.json:
         print(json.dumps(table))
@@ -128,6 +129,37 @@ def cmd_list(args) -> int:
         width = max(map(len, items), default=0)
         for name, doc in items.items():
             print(f"  {name:<{width}}  {doc}")
+    return 0
+
+
+def _add_eval(sub):
+    p = sub.add_parser("eval", help="score a run or a samples .npz against the test split (FID, KID, PRDC, ...)")
+    p.add_argument("path", help="a run folder or a samples .npz ('gankit sample' format)")
+    p.add_argument("--dataset", help="dataset to compare with (default: the run's; mnist for a .npz)")
+    p.add_argument("--n", type=int, default=10000, help="number of generated samples (default 10000)")
+    p.add_argument("--json", action="store_true", help="print one JSON object instead of the table")
+    p.add_argument("--seed", type=int, default=0, help="seed for sampling and metric subsets")
+    p.add_argument("--checkpoint", default="last", help="which checkpoint of a run: last or best")
+    p.add_argument("--data-dir", help="folder holding the dataset files")
+    p.add_argument("--inception", metavar="PATH", help="Inception weights file for the standard FID")
+    p.add_argument("--no-plots", action="store_true", help="for a run: skip the pictures (GIF, curves, ...)")
+
+
+def cmd_eval(args) -> int:
+    from gankit.metrics.evaluate import evaluate_path, write_json
+    from gankit.metrics.report import format_table
+
+    if args.n < 10:
+        raise ConfigError("--n must be at least 10")
+    result = evaluate_path(args.path, args.dataset, args.n, args.data_dir, seed=args.seed,
+                           checkpoint=args.checkpoint, inception=args.inception)
+    if "run" in result:
+        write_json(result, f"{args.path}/eval.json")
+        if not args.no_plots:
+            from gankit.plots import make_all
+
+            result["plots"] = [str(p) for p in make_all(args.path, data_dir=args.data_dir)]
+    print(json.dumps(result) if args.json else format_table(result))
     return 0
 
 
@@ -220,6 +252,7 @@ def cmd_arena(args) -> int:
 
 
 COMMANDS = {"train": (_add_train, cmd_train), "sample": (_add_sample, cmd_sample), "list": (_add_list, cmd_list),
+            "eval": (_add_eval, cmd_eval),
             "export": (_add_export, cmd_export), "bench": (_add_bench, cmd_bench),
             "arena": (_add_arena, cmd_arena)}
 

@@ -88,6 +88,12 @@ class TrainConfig:
 
 
 @dataclass
+class EvalConfig:
+    every: int = 0  # score the generator every K steps during training (0 = off); keeps checkpoints/best.pt by FID
+    n: int = 2000  # generated samples per evaluation (as many test images are used)
+
+
+@dataclass
 class TricksConfig:
     """Stabilisation tricks (docs/tricks.md). Every default means 'off'."""
     label_smoothing: float = 1.0  # BCE target for real samples; 0.9 = one-sided smoothing, 1.0 = off
@@ -113,6 +119,7 @@ class Config:
     loss: LossConfig = field(default_factory=LossConfig)
     optim: OptimConfig = field(default_factory=OptimConfig)
     train: TrainConfig = field(default_factory=TrainConfig)
+    eval: EvalConfig = field(default_factory=EvalConfig)
     tricks: TricksConfig = field(default_factory=TricksConfig)
     preset: str = ""  # the preset this config started from (informational)
 
@@ -310,6 +317,8 @@ RULES: list[tuple[str, Any, str]] = [
     ("train.max_rollbacks", lambda v: v >= 0, "0 or more"),
     ("train.precision", lambda v: v in ("fp32", "bf16", "auto"), "'fp32', 'bf16' or 'auto'"),
     ("train.threads", lambda v: v >= 0, "0 (auto) or more"),
+    ("eval.every", lambda v: v >= 0, "0 (off) or more"),
+    ("eval.n", lambda v: 100 <= v <= 50000, "between 100 and 50000"),
     ("tricks.label_smoothing", lambda v: 0.5 < v <= 1, "in (0.5, 1]"),
     ("tricks.fake_label", lambda v: 0 <= v < 0.5, "in [0, 0.5)"),
     ("tricks.label_flip", lambda v: 0 <= v < 0.5, "in [0, 0.5)"),

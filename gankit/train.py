@@ -18,7 +18,7 @@ import torch
 from tqdm import tqdm
 
 from gankit import config as config_mod
-from gankit.checkpoint import CheckpointDir, restore_training_state, training_state
+from gankit.checkpoint import CheckpointDir, restore_training_state, save_checkpoint, training_state
 from gankit.config import Config, ConfigError
 from gankit.data import load_dataset
 from gankit.divergence import Diverged, DivergenceError, LRScale, check_row, check_training, scale_lr
@@ -26,6 +26,7 @@ from gankit.fast import make_step, run_threads, set_threads
 from gankit.health import HealthMonitor
 from gankit.images import save_grid, to_float, to_uint8
 from gankit.losses import build_loss
+from gankit.metrics.monitor import TrainingEval
 from gankit.models import build_models
 from gankit.runs import MetricsLog, RunDir, RunningMeans, TextLog, sample_z
 from gankit.signals import GracefulStop
@@ -121,6 +122,7 @@ def train(cfg: Config, run_dir: str | Path, *, resume: bool = False, time_budget
     elif ckpts.step_files() or ckpts.last.is_file():  # never mix a new run into an old one
         raise ConfigError(f"{run.checkpoints} already holds checkpoints; continue that run with "
                           f"--resume {run.root}, or choose another --run-dir")
+    evaluator = TrainingEval.maybe(cfg, run, data_dir or cfg.data.data_dir, start_step)  # None unless eval.every
     run.root.mkdir(parents=True, exist_ok=True)
     config_mod.save(cfg, run.config)
     log = MetricsLog(run.metrics, resume_step=start_step)
@@ -171,10 +173,15 @@ def train(cfg: Config, run_dir: str | Path, *, resume: bool = False, time_budget
                 try:
                     if step % cfg.train.nan_check_every == 0:
                         check_training(step, means.sums, {"G": G, "D": D})
-                    if step % cfg.train.log_every == 0 or last:
+                    scores = (evaluator(tricks.sampling_generator(G), step)  # the EMA of G when kept
+                              if evaluator and evaluator.due(step) else {})
+                    if scores and evaluator.improved:  # the best generator by FID so far
+                        save_checkpoint({**training_state(stateful, generators, elapsed_s=elapsed, **meta),
+                                         "step": step}, run.checkpoints / "best.pt")
+                    if step % cfg.train.log_every == 0 or last or scores:
                         partial = step % cfg.train.log_every != 0
                         last_row = {"step": step, "elapsed_s": round(elapsed, 3), **means.means(),
-                                    **(health.sample_stats() if cfg.train.health else {})}
+                                    **(health.sample_stats() if cfg.train.health else {}), **scores}
                         log.write({**last_row, "partial": True} if partial else last_row)
                         check_row(step, last_row)
                         if not partial:  # a partial row's sums carry on in the checkpoint

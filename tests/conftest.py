@@ -37,6 +37,21 @@ def mnist_small(data_dir):
 
 
 @pytest.fixture(scope="session", autouse=True)
+def _shared_refstats(tmp_path_factory):
+    """Reference features cost a CNN pass over 10k-60k images: one temporary cache per session.
+
+    Session-wide, so module-scoped fixtures use it too; the user's cache is never touched.
+    """
+    from gankit.metrics import features
+
+    patch = pytest.MonkeyPatch()
+    root = tmp_path_factory.mktemp("refstats")
+    patch.setattr(features, "cache_root", lambda: root)
+    yield root
+    patch.undo()
+
+
+@pytest.fixture(scope="session", autouse=True)
 def _one_thread():
     """One intra-op thread: on a shared 2-core machine two threads thrash (20x slower)."""
     import torch
