@@ -59,8 +59,14 @@ def cmd_train(args) -> int:
         run_dir, resume = (args.run_dir or default_run_dir(cfg)), False
     if args.time_budget is not None and args.time_budget <= 0:
         raise ConfigError("--time-budget must be positive")
-    result = train(cfg, run_dir, resume=resume, time_budget=args.time_budget,
-                   progress=not args.no_progress, data_dir=args.data_dir)
+    from gankit import distributed
+
+    # Under torchrun each process is one rank; errors name the rank, the group is torn down.
+    with distributed.session(cfg.train.device, passthrough=(ConfigError, DataError, CheckpointError)):
+        result = train(cfg, run_dir, resume=resume, time_budget=args.time_budget,
+                       progress=not args.no_progress, data_dir=args.data_dir)
+        if not distributed.is_main():
+            return 0
     m = result.last_metrics
     losses = " ".join(f"{k}={v:.3f}" for k, v in m.items() if k not in ("step", "elapsed_s"))
     print(f"done: {result.step} steps in {result.elapsed_s:.0f}s ({result.stopped_by}); {losses}; "

@@ -67,6 +67,8 @@ class TrainConfig:
     grid_size: int = 4  # the sample grid is grid_size x grid_size
     seed: int = 0
     device: str = "auto"  # 'auto' (cuda when available), 'cpu', 'cuda', 'cuda:1', ...
+    sync_batchnorm: bool = False  # under torchrun: BatchNorm statistics over all ranks (GPU only) or per rank
+    tensorboard: bool = False  # also log scalars and grids to RUN_DIR/tensorboard (needs the tensorboard package)
 
 
 @dataclass
@@ -253,6 +255,8 @@ RULES: list[tuple[str, Any, str]] = [
     ("train.checkpoint_every", lambda v: v >= 1, "at least 1"),
     ("train.grid_size", lambda v: 1 <= v <= 32, "between 1 and 32"),
     ("train.seed", lambda v: v >= 0, "0 or more"),
+    ("train.sync_batchnorm", lambda v: isinstance(v, bool), "true or false"),
+    ("train.tensorboard", lambda v: isinstance(v, bool), "true or false"),
 ]
 
 

@@ -13,6 +13,7 @@ import torch
 from tqdm import tqdm
 
 from gankit import config as config_mod
+from gankit import distributed
 from gankit.checkpoint import load_checkpoint, load_state, save_checkpoint
 from gankit.config import Config
 from gankit.data import load_dataset
@@ -77,7 +78,9 @@ class GANStep:
 
     def g_step(self, n: int, device):
         z, y = self.noise(n, device)
-        loss = self.obj.g_loss(self.D(self.G(z, y), y))
+        # D's grads from this backward are discarded (zeroed before the next D step), so
+        # the plain D is used: under DDP this skips a useless all-reduce of D's grads.
+        loss = self.obj.g_loss(distributed.unwrap(self.D)(self.G(z, y), y))
         self.opt_g.zero_grad(set_to_none=True)
         loss.backward()
         self.opt_g.step()
@@ -102,7 +105,8 @@ def train(cfg: Config, run_dir: str | Path, *, resume: bool = False, time_budget
           progress: bool = True, data_dir: str | None = None) -> TrainResult:
     """Train ``cfg`` into ``run_dir`` (continuing its last checkpoint when ``resume``)."""
     run = RunDir(run_dir)
-    device = resolve_device(cfg.train.device)
+    device = distributed.init(cfg.train.device)  # one rank of a torchrun job, or a single process
+    main = distributed.is_main()
     torch.manual_seed(cfg.train.seed)
 
     data = load_dataset(cfg.data.dataset, "train", data_dir or cfg.data.data_dir,
@@ -110,13 +114,14 @@ def train(cfg: Config, run_dir: str | Path, *, resume: bool = False, time_budget
     num_classes = data.num_classes if cfg.model.conditional else 0
     G, D = build_models(cfg, data.shape, num_classes)
     G, D = G.to(device), D.to(device)
+    G_train, D_train = distributed.wrap(G, D, device, cfg.train.sync_batchnorm)  # G, D when not distributed
     opt_g, opt_d = make_optimizers(cfg, G, D)
     objective = build_loss(cfg)
 
-    gen = torch.Generator(device=device).manual_seed(cfg.train.seed)
+    gen = torch.Generator(device=device).manual_seed(distributed.rank_seed(cfg.train.seed))
     sampler = BatchSampler(data.images.to(device), data.labels.to(device) if num_classes else None,
-                           cfg.train.batch_size, cfg.data.range, gen)
-    step_fn = GANStep(cfg, G, D, objective, opt_g, opt_d, num_classes, gen)
+                           distributed.local_batch(cfg.train.batch_size), cfg.data.range, gen)
+    step_fn = GANStep(cfg, G_train, D_train, objective, opt_g, opt_d, num_classes, gen)
 
     # Fixed noise for the monitoring grid: drawn from its own seed so it never shifts.
     n_grid = cfg.train.grid_size ** 2
@@ -131,24 +136,30 @@ def train(cfg: Config, run_dir: str | Path, *, resume: bool = False, time_budget
         load_state(D, state["D"], "discriminator", run.last)
         opt_g.load_state_dict(state["opt_g"])
         opt_d.load_state_dict(state["opt_d"])
-        gen.set_state(state["rng"]["sampler"].cpu() if device.type == "cpu" else state["rng"]["sampler"])
+        distributed.restore_stream(gen, state["rng"], cfg.train.seed, state["step"])
         torch.set_rng_state(state["rng"]["torch"].cpu())
         start_step = state["step"]
-    run.root.mkdir(parents=True, exist_ok=True)
-    config_mod.save(cfg, run.config)
-    log = MetricsLog(run.metrics, resume_step=start_step if resume else None)
+    if main:
+        run.root.mkdir(parents=True, exist_ok=True)
+        config_mod.save(cfg, run.config)
+    log = MetricsLog(run.metrics, resume_step=start_step if resume else None) if main else None
     prior_elapsed = state.get("elapsed_s", 0.0) if resume else 0.0
 
     def checkpoint(step: int, elapsed: float) -> None:
+        sampler_ranks = distributed.gather_states(gen)  # collective: every rank calls checkpoint()
+        if not main:
+            return
         save_checkpoint({
             "step": step, "elapsed_s": elapsed, "config": cfg.to_dict(),
             "data_shape": list(data.shape), "num_classes": num_classes,
             "G": G.state_dict(), "D": D.state_dict(),
             "opt_g": opt_g.state_dict(), "opt_d": opt_d.state_dict(),
-            "rng": {"torch": torch.get_rng_state(), "sampler": gen.get_state()},
+            "rng": {"torch": torch.get_rng_state(), "sampler": gen.get_state(), "sampler_ranks": sampler_ranks},
         }, run.last)
 
     def draw_grid(path: Path) -> None:
+        if not main:
+            return
         G.eval()
         with torch.no_grad():
             images = to_uint8(G(fixed_z, fixed_y), cfg.data.range)
@@ -156,7 +167,7 @@ def train(cfg: Config, run_dir: str | Path, *, resume: bool = False, time_budget
         save_grid(images, path, nrow=cfg.train.grid_size)
 
     total = cfg.train.steps
-    bar = tqdm(total=total, initial=start_step, disable=not progress, dynamic_ncols=True,
+    bar = tqdm(total=total, initial=start_step, disable=not (progress and main), dynamic_ncols=True,
                desc=f"{cfg.preset or 'train'}", unit="step")
     sums: dict[str, torch.Tensor] = {}
     count, last_row, stopped_by = 0, {}, "steps"
@@ -170,12 +181,14 @@ def train(cfg: Config, run_dir: str | Path, *, resume: bool = False, time_budget
             for k, v in stats.items():
                 sums[k] = sums[k] + v if k in sums else v.clone()
             elapsed = prior_elapsed + time.perf_counter() - t0
-            out_of_time = time_budget is not None and time.perf_counter() - t0 >= time_budget
+            out_of_time = time_budget is not None and distributed.any_true(time.perf_counter() - t0 >= time_budget)
             last = step == total or out_of_time
             if step % cfg.train.log_every == 0 or last:
+                means = distributed.mean({k: v / count for k, v in sums.items()})  # over ranks too
                 last_row = {"step": step, "elapsed_s": round(elapsed, 3),
-                            **{k: round(float(v) / count, 6) for k, v in sums.items()}}
-                log.write(last_row)
+                            **{k: round(float(v), 6) for k, v in means.items()}}
+                if log:
+                    log.write(last_row)
                 bar.set_postfix({k: f"{v:.3f}" for k, v in last_row.items() if k not in ("step", "elapsed_s")},
                                 refresh=False)
                 sums, count = {}, 0
@@ -189,7 +202,8 @@ def train(cfg: Config, run_dir: str | Path, *, resume: bool = False, time_budget
                 break
     finally:
         bar.close()
-        log.close()
+        if log:
+            log.close()
     elapsed = prior_elapsed + time.perf_counter() - t0
     if step % cfg.train.sample_every != 0:
         draw_grid(run.grid_path(step))
