@@ -47,13 +47,17 @@ class Explorer:
         x = torch.cat([self.G(z[i:i + 512].to(self.device), None if y is None else y[i:i + 512].to(self.device)).flatten(1).cpu()
                        for i in range(0, n, 512)])
         x = x - x.mean(0)
-        k = max(1, min(k, self.z_dim, n - 1))
-        u, s, _ = torch.linalg.svd(x, full_matrices=False)
+        k = max(1, min(k, self.z_dim, n - 1, x.shape[1]))
+        # Randomised PCA: only k components are needed, and a full SVD of a 2048 x pixels
+        # matrix is slow on large images. Seeded so the directions are the same every start.
+        with torch.random.fork_rng(devices=[]):
+            torch.manual_seed(0)
+            u, s, _ = torch.pca_lowrank(x, q=min(k + 10, *x.shape), center=False, niter=4)
         scores = u[:, :k] * s[:k]
         zc = z - z.mean(0)
         d = torch.linalg.lstsq(zc, scores).solution  # [z_dim, k]
         d = d / d.norm(dim=0, keepdim=True).clamp_min(1e-12)
-        explained = (s[:k] ** 2 / (s ** 2).sum()).tolist()
+        explained = (s[:k] ** 2 / x.pow(2).sum().clamp_min(1e-12)).tolist()
         return d.T.contiguous(), explained
 
     def info(self) -> dict:

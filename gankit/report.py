@@ -196,11 +196,12 @@ def _caption(path: Path, root: Path) -> str:
 def strip_html(frames: list[tuple[int, Path]]) -> str:
     if not frames:
         return "<p class='muted'>No fixed-noise grids in samples/ yet.</p>"
-    thumbs = "".join(f'<img class="thumb" data-step="{s}" src="{data_uri(p)}" alt="step {s}" title="step {s}">'
-                     for s, p in frames)
+    uris = [data_uri(p) for _, p in frames]
+    thumbs = "".join(f'<img class="thumb" data-step="{s}" src="{u}" alt="step {s}" title="step {s}">'
+                     for (s, _), u in zip(frames, uris))
     last = len(frames) - 1
     return f"""<div class="strip" id="strip">
-  <div class="stripmain"><img id="frame" alt="fixed-noise grid" src="">
+  <div class="stripmain"><img id="frame" alt="fixed-noise grid" src="{uris[-1]}">
     <div class="stripctl"><button id="play" type="button">&#9654; play</button>
       <input id="scrub" type="range" min="0" max="{last}" value="{last}" step="1" aria-label="training step">
       <span id="steplabel"></span></div></div>
