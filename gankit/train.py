@@ -21,6 +21,7 @@ from gankit.images import save_grid, to_float, to_uint8
 from gankit.losses import build_loss
 from gankit.models import build_models
 from gankit.runs import MetricsLog, RunDir, sample_z
+from gankit.tblog import open_writer
 
 
 @dataclass
@@ -143,6 +144,7 @@ def train(cfg: Config, run_dir: str | Path, *, resume: bool = False, time_budget
         run.root.mkdir(parents=True, exist_ok=True)
         config_mod.save(cfg, run.config)
     log = MetricsLog(run.metrics, resume_step=start_step if resume else None) if main else None
+    tb = open_writer(cfg.train.tensorboard and main, run.root)
     prior_elapsed = state.get("elapsed_s", 0.0) if resume else 0.0
 
     def checkpoint(step: int, elapsed: float) -> None:
@@ -165,6 +167,8 @@ def train(cfg: Config, run_dir: str | Path, *, resume: bool = False, time_budget
             images = to_uint8(G(fixed_z, fixed_y), cfg.data.range)
         G.train()
         save_grid(images, path, nrow=cfg.train.grid_size)
+        if path != run.final:
+            tb.grid(step, images, cfg.train.grid_size)
 
     total = cfg.train.steps
     bar = tqdm(total=total, initial=start_step, disable=not (progress and main), dynamic_ncols=True,
@@ -189,6 +193,7 @@ def train(cfg: Config, run_dir: str | Path, *, resume: bool = False, time_budget
                             **{k: round(float(v), 6) for k, v in means.items()}}
                 if log:
                     log.write(last_row)
+                    tb.scalars(last_row)
                 bar.set_postfix({k: f"{v:.3f}" for k, v in last_row.items() if k not in ("step", "elapsed_s")},
                                 refresh=False)
                 sums, count = {}, 0
@@ -208,5 +213,6 @@ def train(cfg: Config, run_dir: str | Path, *, resume: bool = False, time_budget
     if step % cfg.train.sample_every != 0:
         draw_grid(run.grid_path(step))
     draw_grid(run.final)
+    tb.close()
     checkpoint(step, elapsed)
     return TrainResult(run.root, step, elapsed, last_row, stopped_by)
