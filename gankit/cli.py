@@ -1,4 +1,10 @@
-"""The ``gankit`` command line: parse, call, print. Usage errors exit 2 with one line."""
+"""The ``gankit`` command line: parse, call, print.
+
+Exit codes: 0 done; 1 a checkpoint could not be written (disk full, ...), the previous
+one intact; 2 bad input (config, data, checkpoint), one line on stderr, nothing written;
+3 training diverged and ``train.on_divergence`` (or ``train.max_rollbacks``) stopped it;
+130 / 143 stopped by SIGINT / SIGTERM after writing a checkpoint.
+"""
 from __future__ import annotations
 
 import argparse
@@ -6,9 +12,10 @@ import json
 import sys
 
 from gankit import __version__
-from gankit.checkpoint import CheckpointError
+from gankit.checkpoint import CheckpointError, CheckpointWriteError
 from gankit.config import ConfigError
 from gankit.data import DataError
+from gankit.divergence import DivergenceError
 
 
 class _Parser(argparse.ArgumentParser):
@@ -27,17 +34,20 @@ def _add_train(sub):
     p.add_argument("--seed", type=int, help="random seed (overrides train.seed)")
     p.add_argument("--set", dest="overrides", action="append", default=[], metavar="KEY=VALUE",
                    help="override any config key, e.g. --set train.batch_size=64 (repeatable)")
-    p.add_argument("--resume", metavar="RUN_DIR", help="continue a run from its last checkpoint")
+    p.add_argument("--resume", metavar="RUN_DIR", help="continue a run from its last checkpoint "
+                   "(also automatic when --run-dir holds a run of the same config)")
     p.add_argument("--no-progress", action="store_true", help="no progress bar")
 
 
 def cmd_train(args) -> int:
     from gankit import config as C
+    from gankit.resume import should_resume
     from gankit.runs import RunDir, default_run_dir
+    from gankit.signals import exit_code
     from gankit.train import train
 
-    if args.resume and args.preset:
-        raise ConfigError("give either a PRESET or --resume RUN_DIR, not both")
+    if args.resume and (args.preset or args.run_dir):
+        raise ConfigError("give either a PRESET [--run-dir DIR] or --resume RUN_DIR, not both")
     if args.resume:
         run = RunDir(args.resume)
         if not run.exists():
@@ -56,7 +66,8 @@ def cmd_train(args) -> int:
             if flag is not None:
                 overrides.insert(0, f"{key}={flag}")
         cfg = C.load_preset(args.preset, overrides)
-        run_dir, resume = (args.run_dir or default_run_dir(cfg)), False
+        run_dir = args.run_dir or default_run_dir(cfg)
+        resume = should_resume(cfg, run_dir)
     if args.time_budget is not None and args.time_budget <= 0:
         raise ConfigError("--time-budget must be positive")
     from gankit import distributed
@@ -65,8 +76,14 @@ def cmd_train(args) -> int:
     with distributed.session(cfg.train.device, passthrough=(ConfigError, DataError, CheckpointError)):
         result = train(cfg, run_dir, resume=resume, time_budget=args.time_budget,
                        progress=not args.no_progress, data_dir=args.data_dir)
-        if not distributed.is_main():
-            return 0
+    if result.stopped_by in ("SIGINT", "SIGTERM"):
+        if distributed.rank_from_env() == 0:
+            print(f"gankit: stopped by {result.stopped_by} at step {result.step}; checkpoint "
+                  f"{result.run_dir}/checkpoints/last.pt; continue with: gankit train --resume {result.run_dir}",
+                  file=sys.stderr)
+        return exit_code(result.stopped_by)
+    if distributed.rank_from_env() != 0:
+        return 0
     m = result.last_metrics
     losses = " ".join(f"{k}={v:.3f}" for k, v in m.items() if k not in ("step", "elapsed_s"))
     print(f"done: {result.step} steps in {result.elapsed_s:.0f}s ({result.stopped_by}); {losses}; "
@@ -118,6 +135,24 @@ def cmd_list(args) -> int:
         width = max(map(len, items), default=0)
         for name, doc in items.items():
             print(f"  {name:<{width}}  {doc}")
+    return 0
+
+
+def _add_export(sub):
+    p = sub.add_parser("export", help="write the generator's weights and config to a .safetensors file")
+    p.add_argument("run_dir")
+    p.add_argument("--out", help="output file (default RUN_DIR/generator.safetensors)")
+    p.add_argument("--checkpoint", default="last", help="which checkpoints/NAME.pt to export (default last)")
+
+
+def cmd_export(args) -> int:
+    from pathlib import Path
+
+    from gankit.export import export_generator
+
+    out = export_generator(args.run_dir, args.out or Path(args.run_dir) / "generator.safetensors",
+                           checkpoint=args.checkpoint)
+    print(f"wrote {out}")
     return 0
 
 
@@ -175,7 +210,8 @@ def cmd_serve(args) -> int:
 
 
 COMMANDS = {"train": (_add_train, cmd_train), "sample": (_add_sample, cmd_sample), "list": (_add_list, cmd_list),
-            "report": (_add_report, cmd_report), "serve": (_add_serve, cmd_serve)}
+            "export": (_add_export, cmd_export), "report": (_add_report, cmd_report),
+            "serve": (_add_serve, cmd_serve)}
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -187,13 +223,22 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
+def _error(e: Exception, code: int) -> int:
+    one_line = " ".join(str(e).splitlines())
+    print(f"gankit: error: {one_line}", file=sys.stderr)
+    return code
+
+
 def main(argv: list[str] | None = None) -> int:
     try:
         args = build_parser().parse_args(argv)
         return COMMANDS[args.command][1](args)
+    except CheckpointWriteError as e:
+        return _error(e, 1)
     except (ConfigError, DataError, CheckpointError) as e:
-        print(f"gankit: error: {e}", file=sys.stderr)
-        return 2
+        return _error(e, 2)
+    except DivergenceError as e:
+        return _error(e, 3)
     except KeyboardInterrupt:
         print("gankit: interrupted", file=sys.stderr)
         return 130

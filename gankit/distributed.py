@@ -51,6 +51,11 @@ def local_rank() -> int:
     return int(os.environ.get("LOCAL_RANK", 0)) if is_enabled() else 0
 
 
+def rank_from_env() -> int:
+    """This process's rank as torchrun set it (still valid after the group is torn down)."""
+    return int(os.environ.get("RANK", 0)) if launched() else 0
+
+
 def is_main() -> bool:
     """Rank 0 (or a single process): the only one that logs and writes files."""
     return rank() == 0
@@ -153,15 +158,6 @@ def mean(values: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
     return {k: t[i] for i, k in enumerate(keys)}
 
 
-def any_true(flag: bool) -> bool:
-    """True on every rank if it is true on any: ranks must agree on when to stop."""
-    if not is_enabled():
-        return flag
-    t = torch.tensor([1.0 if flag else 0.0], device="cuda" if dist.get_backend() == "nccl" else "cpu")
-    dist.all_reduce(t, op=dist.ReduceOp.MAX)
-    return bool(t.item())
-
-
 def gather_states(gen: torch.Generator) -> list[torch.Tensor]:
     """Every rank's RNG stream state (same world size resumes each stream exactly)."""
     state = gen.get_state()
@@ -172,21 +168,41 @@ def gather_states(gen: torch.Generator) -> list[torch.Tensor]:
     return out
 
 
-def restore_stream(gen: torch.Generator, rng: dict, seed: int, step: int) -> None:
+def restore_stream(gen: torch.Generator, states: list | None, seed: int, step: int) -> None:
     """Resume this rank's stream: exactly when the world size matches, re-seeded otherwise.
 
     With a different process count the old per-rank streams do not map onto the new
-    ranks; each rank then starts a fresh stream derived from (seed, rank, step).
+    ranks; each rank then starts a fresh stream derived from (seed, rank, step). A single
+    process keeps the stream the checkpoint restored (rank 0's).
     """
-    states = rng.get("sampler_ranks")
+    if not is_enabled():
+        return
     n = world_size()
-    if states is None and n == 1:
-        states = [rng["sampler"]]
     if states is not None and len(states) == n:
         gen.set_state(states[rank()].cpu() if gen.device.type == "cpu" else states[rank()])
     else:
         a, b = np.random.SeedSequence([seed, rank(), step, n]).generate_state(2)
         gen.manual_seed((int(a) << 31 | int(b) >> 1) & ((1 << 63) - 1))
+
+
+STOPS = [None, "time_budget", "SIGTERM", "SIGINT"]
+
+
+def agree_stop(stop: str | None) -> str | None:
+    """The strongest stop reason any rank has: all ranks must leave the loop at the same step."""
+    if not is_enabled():
+        return stop
+    t = torch.tensor([STOPS.index(stop)], device="cuda" if dist.get_backend() == "nccl" else "cpu")
+    dist.all_reduce(t, op=dist.ReduceOp.MAX)
+    return STOPS[int(t.item())]
+
+
+def mean_floats(values: dict[str, float]) -> dict[str, float]:
+    """Average a log row's statistics over ranks (a row describes the global batch)."""
+    if not is_enabled() or not values:
+        return values
+    means = mean({k: torch.tensor(float(v)) for k, v in values.items()})
+    return {k: round(float(v), 6) for k, v in means.items()}
 
 
 def barrier() -> None:

@@ -1,27 +1,39 @@
 """The training loop: one function a reader can follow top to bottom.
 
-setup -> (resume) -> loop { D step(s), G step, log, grid, checkpoint } -> final files.
-Only logging steps synchronise with the device; everything else stays queued.
+setup -> (resume) -> loop { D step(s), G step, checks, log, grid, checkpoint } -> final grid.
+Only logging steps and the periodic NaN check synchronise with the device.
+
+Everything a checkpoint holds is listed once, in ``stateful`` (named objects with
+``state_dict``) and ``generators`` (RNGs): resume and rollback restore exactly that.
 """
 from __future__ import annotations
 
+import random
 import time
 from dataclasses import dataclass
 from pathlib import Path
 
+import numpy as np
 import torch
 from tqdm import tqdm
 
 from gankit import config as config_mod
 from gankit import distributed
-from gankit.checkpoint import load_checkpoint, load_state, save_checkpoint
-from gankit.config import Config
+from gankit.checkpoint import CheckpointDir, restore_training_state, training_state
+from gankit.config import Config, ConfigError
 from gankit.data import load_dataset
+from gankit.divergence import Diverged, DivergenceError, LRScale, check_row, check_training, scale_lr
+from gankit.health import HealthMonitor
 from gankit.images import save_grid, to_float, to_uint8
 from gankit.losses import build_loss
 from gankit.models import build_models
-from gankit.runs import MetricsLog, RunDir, sample_z
+from gankit.runs import MetricsLog, RunDir, RunningMeans, TextLog, sample_z
+from gankit.signals import GracefulStop
+from gankit.step import BatchSampler, GANStep, make_optimizers
 from gankit.tblog import open_writer
+
+
+STOP_SYNC_EVERY = 10  # under torchrun, ranks agree on stopping (signal, time budget) this often
 
 
 @dataclass
@@ -30,7 +42,8 @@ class TrainResult:
     step: int
     elapsed_s: float
     last_metrics: dict
-    stopped_by: str  # 'steps' or 'time_budget'
+    stopped_by: str  # 'steps', 'time_budget', 'SIGINT' or 'SIGTERM'
+    rollbacks: int = 0
 
 
 def resolve_device(name: str) -> torch.device:
@@ -39,79 +52,22 @@ def resolve_device(name: str) -> torch.device:
     return torch.device(name)
 
 
-class BatchSampler:
-    """Random minibatches by index from a uint8 tensor that already lives on the device."""
-
-    def __init__(self, images_u8, labels, batch_size: int, data_range: str, generator: torch.Generator):
-        self.images, self.labels = images_u8, labels
-        self.batch_size, self.range, self.gen = batch_size, data_range, generator
-
-    def __call__(self):
-        idx = torch.randint(self.images.shape[0], (self.batch_size,), generator=self.gen, device=self.images.device)
-        y = self.labels[idx] if self.labels is not None else None
-        return to_float(self.images[idx], self.range), y
-
-
-class GANStep:
-    """One iteration of alternating updates: ``d_steps`` D updates, then one G update."""
-
-    def __init__(self, cfg: Config, G, D, objective, opt_g, opt_d, num_classes: int, gen: torch.Generator):
-        self.cfg, self.G, self.D, self.obj = cfg, G, D, objective
-        self.opt_g, self.opt_d, self.num_classes, self.gen = opt_g, opt_d, num_classes, gen
-
-    def noise(self, n: int, device):
-        z = sample_z(n, self.cfg.model.z_dim, self.cfg.model.z_dist, self.gen, device)
-        y = (torch.randint(self.num_classes, (n,), generator=self.gen, device=device)
-             if self.num_classes else None)
-        return z, y
-
-    def d_step(self, real, y_real):
-        z, y_fake = self.noise(real.shape[0], real.device)
-        with torch.no_grad():
-            fake = self.G(z, y_fake)
-        real_out, fake_out = self.D(real, y_real), self.D(fake, y_fake)
-        loss = self.obj.d_loss(real_out, fake_out)
-        self.opt_d.zero_grad(set_to_none=True)
-        loss.backward()
-        self.opt_d.step()
-        return {"D_loss": loss.detach(), "D(x)": self.obj.prob(real_out.detach()).mean(),
-                "D(G(z))": self.obj.prob(fake_out.detach()).mean()}
-
-    def g_step(self, n: int, device):
-        z, y = self.noise(n, device)
-        # D's grads from this backward are discarded (zeroed before the next D step), so
-        # the plain D is used: under DDP this skips a useless all-reduce of D's grads.
-        loss = self.obj.g_loss(distributed.unwrap(self.D)(self.G(z, y), y))
-        self.opt_g.zero_grad(set_to_none=True)
-        loss.backward()
-        self.opt_g.step()
-        return {"G_loss": loss.detach()}
-
-    def __call__(self, sampler: BatchSampler) -> dict[str, torch.Tensor]:
-        for _ in range(self.cfg.train.d_steps):
-            real, y = sampler()
-            stats = self.d_step(real, y)
-        stats.update(self.g_step(real.shape[0], real.device))
-        return stats
-
-
-def make_optimizers(cfg: Config, G, D):
-    o = cfg.optim
-    opt_g = torch.optim.Adam(G.parameters(), lr=o.g_lr, betas=tuple(o.betas))
-    opt_d = torch.optim.Adam(D.parameters(), lr=o.d_lr, betas=tuple(o.betas))
-    return opt_g, opt_d
+def seed_everything(seed: int) -> None:
+    torch.manual_seed(seed)
+    np.random.seed(seed)
+    random.seed(seed)
 
 
 def train(cfg: Config, run_dir: str | Path, *, resume: bool = False, time_budget: float | None = None,
           progress: bool = True, data_dir: str | None = None) -> TrainResult:
-    """Train ``cfg`` into ``run_dir`` (continuing its last checkpoint when ``resume``)."""
+    """Train ``cfg`` into ``run_dir`` (continuing its newest good checkpoint when ``resume``)."""
     run = RunDir(run_dir)
     device = distributed.init(cfg.train.device)  # one rank of a torchrun job, or a single process
-    main = distributed.is_main()
-    torch.manual_seed(cfg.train.seed)
+    main = distributed.is_main()  # only rank 0 writes files
+    seed_everything(cfg.train.seed)
 
     data = load_dataset(cfg.data.dataset, "train", data_dir or cfg.data.data_dir,
-                        image_size=cfg.data.image_size, channels=cfg.data.channels)
+                        image_size=cfg.data.image_size, channels=cfg.data.channels, strict=cfg.data.strict)
     num_classes = data.num_classes if cfg.model.conditional else 0
     G, D = build_models(cfg, data.shape, num_classes)
     G, D = G.to(device), D.to(device)
@@ -119,6 +75,7 @@ def train(cfg: Config, run_dir: str | Path, *, resume: bool = False, time_budget
     opt_g, opt_d = make_optimizers(cfg, G, D)
     objective = build_loss(cfg)
 
+    # Under torchrun each rank draws train.batch_size / world_size samples from its own stream.
     gen = torch.Generator(device=device).manual_seed(distributed.rank_seed(cfg.train.seed))
     sampler = BatchSampler(data.images.to(device), data.labels.to(device) if num_classes else None,
                            distributed.local_batch(cfg.train.batch_size), cfg.data.range, gen)
@@ -130,34 +87,30 @@ def train(cfg: Config, run_dir: str | Path, *, resume: bool = False, time_budget
     fixed_z = sample_z(n_grid, cfg.model.z_dim, cfg.model.z_dist, fixed_gen).to(device)
     fixed_y = (torch.arange(n_grid) % num_classes).to(device) if num_classes else None
 
-    start_step = 0
-    if resume:
-        state = load_checkpoint(run.last, map_location=device)
-        load_state(G, state["G"], "generator", run.last)
-        load_state(D, state["D"], "discriminator", run.last)
-        opt_g.load_state_dict(state["opt_g"])
-        opt_d.load_state_dict(state["opt_d"])
-        distributed.restore_stream(gen, state["rng"], cfg.train.seed, state["step"])
-        torch.set_rng_state(state["rng"]["torch"].cpu())
-        start_step = state["step"]
-    if main:
-        run.root.mkdir(parents=True, exist_ok=True)
-        config_mod.save(cfg, run.config)
-    log = MetricsLog(run.metrics, resume_step=start_step if resume else None) if main else None
-    tb = open_writer(cfg.train.tensorboard and main, run.root)
-    prior_elapsed = state.get("elapsed_s", 0.0) if resume else 0.0
+    means = RunningMeans()
+    health = _health_monitor(cfg, G, data, num_classes, device)
+    lr_scale = LRScale()
+    stateful = {"G": G, "D": D, "opt_g": opt_g, "opt_d": opt_d, "means": means, "health": health,
+                "lr_scale": lr_scale}
+    generators = {"sampler": gen}
+    meta = {"config": cfg.to_dict(), "data_shape": list(data.shape), "num_classes": num_classes}
+    ckpts = CheckpointDir(run.checkpoints, keep=cfg.train.keep_checkpoints)
+    note = TextLog(run.log, echo=True) if main else (lambda *args, **kwargs: None)
+
+    def restore_newest() -> tuple[int, float]:
+        state, path, skipped = ckpts.latest(map_location=device)
+        for reason in skipped:
+            note(state["step"], f"skipped an unreadable checkpoint: {reason}")
+        restore_training_state(state, stateful, generators, path)
+        distributed.restore_stream(gen, state.get("sampler_ranks"), cfg.train.seed, state["step"])
+        return state["step"], state.get("elapsed_s", 0.0)
 
     def checkpoint(step: int, elapsed: float) -> None:
+        check_training(step, means.sums, {"G": G, "D": D})  # never save a diverged state
         sampler_ranks = distributed.gather_states(gen)  # collective: every rank calls checkpoint()
-        if not main:
-            return
-        save_checkpoint({
-            "step": step, "elapsed_s": elapsed, "config": cfg.to_dict(),
-            "data_shape": list(data.shape), "num_classes": num_classes,
-            "G": G.state_dict(), "D": D.state_dict(),
-            "opt_g": opt_g.state_dict(), "opt_d": opt_d.state_dict(),
-            "rng": {"torch": torch.get_rng_state(), "sampler": gen.get_state(), "sampler_ranks": sampler_ranks},
-        }, run.last)
+        if main:
+            ckpts.save(training_state(stateful, generators, elapsed_s=elapsed, sampler_ranks=sampler_ranks,
+                                      **meta), step)
 
     def draw_grid(path: Path) -> None:
         if not main:
@@ -170,41 +123,97 @@ def train(cfg: Config, run_dir: str | Path, *, resume: bool = False, time_budget
         if path != run.final:
             tb.grid(step, images, cfg.train.grid_size)
 
+    start_step, prior_elapsed = 0, 0.0
+    if resume:
+        ckpts.remove_temp_files()
+        start_step, prior_elapsed = restore_newest()
+    elif ckpts.step_files() or ckpts.last.is_file():  # never mix a new run into an old one
+        raise ConfigError(f"{run.checkpoints} already holds checkpoints; continue that run with "
+                          f"--resume {run.root}, or choose another --run-dir")
+    if main:
+        run.root.mkdir(parents=True, exist_ok=True)
+        config_mod.save(cfg, run.config)
+    log = MetricsLog(run.metrics, resume_step=start_step) if main else None
+    tb = open_writer(cfg.train.tensorboard and main, run.root)
+    if resume:
+        note(start_step, f"resumed from step {start_step}")
+    else:
+        checkpoint(0, 0.0)  # a good state to roll back to from the very first step
+
+    rollbacks = 0
+
+    def recover(problem: Diverged) -> int:
+        """Roll back to the newest good checkpoint with lower learning rates, or stop."""
+        nonlocal rollbacks
+        if cfg.train.on_divergence == "stop" or rollbacks >= cfg.train.max_rollbacks:
+            why = ("train.on_divergence is 'stop'" if cfg.train.on_divergence == "stop"
+                   else f"already rolled back {rollbacks} times (train.max_rollbacks)")
+            msg = (f"training diverged at step {problem.step}: {problem}; stopped because {why}. "
+                   f"{ckpts.describe_last()}")
+            note(problem.step, msg, echo=False)  # the CLI prints the error itself
+            raise DivergenceError(msg)
+        rollbacks += 1
+        wanted = lr_scale.value * cfg.train.rollback_lr_factor
+        step, _ = restore_newest()
+        scale_lr(stateful, wanted / lr_scale.value)
+        lr_scale.value = wanted
+        if log:
+            log.rewind(step)
+        note(problem.step, f"{problem}; rolled back to step {step} with learning rates x{wanted:g} of the "
+                           f"configured ones (rollback {rollbacks} of {cfg.train.max_rollbacks})")
+        return step
+
     total = cfg.train.steps
-    bar = tqdm(total=total, initial=start_step, disable=not (progress and main), dynamic_ncols=True,
+    bar = tqdm(total=max(total, start_step), initial=start_step, disable=not (progress and main), dynamic_ncols=True,
                desc=f"{cfg.preset or 'train'}", unit="step")
-    sums: dict[str, torch.Tensor] = {}
-    count, last_row, stopped_by = 0, {}, "steps"
+    last_row, stopped_by = {}, "steps"
     t0 = time.perf_counter()
     step = start_step
     try:
-        while step < total:
-            stats = step_fn(sampler)
-            step += 1
-            count += 1
-            for k, v in stats.items():
-                sums[k] = sums[k] + v if k in sums else v.clone()
-            elapsed = prior_elapsed + time.perf_counter() - t0
-            out_of_time = time_budget is not None and distributed.any_true(time.perf_counter() - t0 >= time_budget)
-            last = step == total or out_of_time
-            if step % cfg.train.log_every == 0 or last:
-                means = distributed.mean({k: v / count for k, v in sums.items()})  # over ranks too
-                last_row = {"step": step, "elapsed_s": round(elapsed, 3),
-                            **{k: round(float(v), 6) for k, v in means.items()}}
-                if log:
-                    log.write(last_row)
-                    tb.scalars(last_row)
-                bar.set_postfix({k: f"{v:.3f}" for k, v in last_row.items() if k not in ("step", "elapsed_s")},
-                                refresh=False)
-                sums, count = {}, 0
-            if step % cfg.train.sample_every == 0:
-                draw_grid(run.grid_path(step))
-            if step % cfg.train.checkpoint_every == 0 and not last:
-                checkpoint(step, elapsed)
-            bar.update(1)
-            if out_of_time:
-                stopped_by = "time_budget"
-                break
+        with GracefulStop() as signals:
+            while step < total:
+                stats = step_fn(sampler)
+                step += 1
+                means.add(stats)
+                elapsed = prior_elapsed + time.perf_counter() - t0
+                out_of_time = time_budget is not None and time.perf_counter() - t0 >= time_budget
+                stop = signals.received or ("time_budget" if out_of_time else None)
+                if distributed.is_enabled():  # ranks agree every few steps, so all stop at the same one
+                    stop = distributed.agree_stop(stop) if step % STOP_SYNC_EVERY == 0 or step == total else None
+                last = step == total or stop is not None
+                try:
+                    if step % cfg.train.nan_check_every == 0:
+                        check_training(step, means.sums, {"G": G, "D": D})
+                    if step % cfg.train.log_every == 0 or last:
+                        partial = step % cfg.train.log_every != 0
+                        last_row = {"step": step, "elapsed_s": round(elapsed, 3),
+                                    **distributed.mean_floats(means.means()),  # over ranks too
+                                    **(health.sample_stats() if cfg.train.health else {})}
+                        if log:
+                            log.write({**last_row, "partial": True} if partial else last_row)
+                            tb.scalars(last_row)
+                        check_row(step, last_row)
+                        if not partial:  # a partial row's sums carry on in the checkpoint
+                            means.reset()
+                        for warning in (health.update(last_row) if cfg.train.health and not partial else []):
+                            note(step, f"warning: {warning}")
+                        bar.set_postfix({**{k: f"{v:.3f}" for k, v in last_row.items()
+                                            if k not in ("step", "elapsed_s")},
+                                         **({"health": ", ".join(health.active)} if health.active else {})},
+                                        refresh=False)
+                    if step % cfg.train.sample_every == 0:
+                        draw_grid(run.grid_path(step))
+                    if step % cfg.train.checkpoint_every == 0 or last:
+                        checkpoint(step, elapsed)
+                except Diverged as problem:
+                    step = recover(problem)
+                    bar.n = step
+                    continue
+                bar.update(1)
+                if stop:
+                    stopped_by = stop
+                    note(step, f"stopped by {stop}; checkpoint written at step {step}", echo=False)
+                    break
     finally:
         bar.close()
         if log:
@@ -214,5 +223,14 @@ def train(cfg: Config, run_dir: str | Path, *, resume: bool = False, time_budget
         draw_grid(run.grid_path(step))
     draw_grid(run.final)
     tb.close()
-    checkpoint(step, elapsed)
-    return TrainResult(run.root, step, elapsed, last_row, stopped_by)
+    return TrainResult(run.root, step, elapsed, last_row, stopped_by, rollbacks)
+
+
+def _health_monitor(cfg: Config, G, data, num_classes: int, device) -> HealthMonitor:
+    """A monitor with its own fixed noise and the first 64 real images (no RNG is consumed)."""
+    n = min(64, len(data))
+    z = sample_z(n, cfg.model.z_dim, cfg.model.z_dist,
+                 torch.Generator(device="cpu").manual_seed(cfg.train.seed + 54321)).to(device)
+    y = (torch.arange(n) % num_classes).to(device) if num_classes else None
+    real = to_float(data.images[:n], cfg.data.range).to(device)
+    return HealthMonitor(G, real, z, y, num_classes=num_classes)

@@ -1,7 +1,44 @@
-"""Test setup: find the shared datasets next to the repository when GANKIT_DATA is unset."""
+"""Shared fixtures. Tests read the real datasets from ``../shared/data`` (or $GANKIT_DATA)."""
+from __future__ import annotations
+
 import os
 from pathlib import Path
 
-_shared = Path(__file__).resolve().parents[1].parent / "shared" / "data"
-if "GANKIT_DATA" not in os.environ and _shared.is_dir():
-    os.environ["GANKIT_DATA"] = str(_shared)
+import pytest
+
+REPO = Path(__file__).resolve().parents[1]
+SHARED_DATA = Path(os.environ.get("GANKIT_DATA") or REPO.parent / "shared" / "data")
+if not os.environ.get("GANKIT_DATA") and SHARED_DATA.is_dir():
+    os.environ["GANKIT_DATA"] = str(SHARED_DATA)
+
+
+@pytest.fixture(scope="session")
+def data_dir() -> Path:
+    if not (SHARED_DATA / "mnist").is_dir():
+        pytest.skip(f"datasets not found at {SHARED_DATA} (set GANKIT_DATA)")
+    return SHARED_DATA
+
+
+@pytest.fixture(autouse=True)
+def _isolated_cache(tmp_path_factory, monkeypatch):
+    """Never let a test read or write the user's real cache."""
+    monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path_factory.mktemp("cache")))
+
+
+@pytest.fixture(scope="session")
+def mnist_small(data_dir):
+    """A real MNIST train split (loaded once per session)."""
+    from gankit.data import load_dataset
+
+    return load_dataset("mnist", "train", data_dir=data_dir)
+
+
+@pytest.fixture(scope="session", autouse=True)
+def _one_thread():
+    """One intra-op thread: on a shared 2-core machine two threads thrash (20x slower)."""
+    import torch
+
+    before = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(before)

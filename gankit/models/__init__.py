@@ -3,6 +3,13 @@
 Shared contract: ``G(z, y=None)`` returns images ``[B, C, H, W]`` in the data range
 (``cfg.data.range``); ``D(x, y=None)`` returns one score per sample, shape ``[B]``.
 ``y`` is an int64 class tensor for conditional models and ignored otherwise.
+
+Every discriminator also exposes ``D.features(x, y) -> [B, F]`` (the penultimate
+representation, width ``D.feature_dim``) and ``D.head(h, y) -> [B]``, with
+``D(x, y) == D.head(D.features(x, y), y)``. Objectives and tricks that need more than
+the score (AC-GAN's class head, projection, minibatch discrimination, the pulling-away
+term) build on these two instead of reaching into a model's layers.
+Generators expose ``G.z_dim``, ``G.shape`` (C, H, W) and ``G.num_classes``.
 """
 from gankit.registry import Registry
 

@@ -36,13 +36,21 @@ class MLPDiscriminator(nn.Module):
     def __init__(self, hidden: list[int], shape: tuple, num_classes: int = 0):
         super().__init__()
         self.num_classes = num_classes
-        self.net = _mlp([math.prod(shape) + num_classes, *hidden, 1])
+        self.body = nn.Sequential(_mlp([math.prod(shape) + num_classes, *hidden]), nn.ReLU())
+        self.feature_dim = hidden[-1]
+        self.head_layer = nn.Linear(hidden[-1], 1)
 
-    def forward(self, x: torch.Tensor, y: torch.Tensor | None = None) -> torch.Tensor:
+    def features(self, x: torch.Tensor, y: torch.Tensor | None = None) -> torch.Tensor:
         h = x.flatten(1)
         if self.num_classes:
             h = torch.cat([h, one_hot(y, self.num_classes, h)], dim=1)
-        return self.net(h).squeeze(1)
+        return self.body(h)
+
+    def head(self, h: torch.Tensor, y: torch.Tensor | None = None) -> torch.Tensor:
+        return self.head_layer(h).squeeze(1)
+
+    def forward(self, x: torch.Tensor, y: torch.Tensor | None = None) -> torch.Tensor:
+        return self.head(self.features(x, y), y)
 
 
 @MODELS.register("mlp")

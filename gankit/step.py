@@ -1,0 +1,76 @@
+"""One training iteration: the D update(s) and the G update, kept apart from the loop.
+
+``GANStep`` returns detached tensors only, so the loop can accumulate statistics
+without forcing a device sync every step.
+"""
+from __future__ import annotations
+
+import torch
+
+from gankit.config import Config
+from gankit.distributed import unwrap
+from gankit.images import to_float
+from gankit.runs import sample_z
+
+
+class BatchSampler:
+    """Random minibatches by index from a uint8 tensor that already lives on the device."""
+
+    def __init__(self, images_u8, labels, batch_size: int, data_range: str, generator: torch.Generator):
+        self.images, self.labels = images_u8, labels
+        self.batch_size, self.range, self.gen = batch_size, data_range, generator
+
+    def __call__(self):
+        idx = torch.randint(self.images.shape[0], (self.batch_size,), generator=self.gen, device=self.images.device)
+        y = self.labels[idx] if self.labels is not None else None
+        return to_float(self.images[idx], self.range), y
+
+
+class GANStep:
+    """One iteration of alternating updates: ``d_steps`` D updates, then one G update."""
+
+    def __init__(self, cfg: Config, G, D, objective, opt_g, opt_d, num_classes: int, gen: torch.Generator):
+        self.cfg, self.G, self.D, self.obj = cfg, G, D, objective
+        self.opt_g, self.opt_d, self.num_classes, self.gen = opt_g, opt_d, num_classes, gen
+
+    def noise(self, n: int, device):
+        z = sample_z(n, self.cfg.model.z_dim, self.cfg.model.z_dist, self.gen, device)
+        y = (torch.randint(self.num_classes, (n,), generator=self.gen, device=device)
+             if self.num_classes else None)
+        return z, y
+
+    def d_step(self, real, y_real):
+        z, y_fake = self.noise(real.shape[0], real.device)
+        with torch.no_grad():
+            fake = self.G(z, y_fake)
+        real_out, fake_out = self.D(real, y_real), self.D(fake, y_fake)
+        loss = self.obj.d_loss(real_out, fake_out)
+        self.opt_d.zero_grad(set_to_none=True)
+        loss.backward()
+        self.opt_d.step()
+        return {"D_loss": loss.detach(), "D(x)": self.obj.prob(real_out.detach()).mean(),
+                "D(G(z))": self.obj.prob(fake_out.detach()).mean()}
+
+    def g_step(self, n: int, device):
+        z, y = self.noise(n, device)
+        # D's grads from this backward are discarded (zeroed before the next D step), so
+        # the plain D is used: under DDP this skips a useless all-reduce of D's grads.
+        loss = self.obj.g_loss(unwrap(self.D)(self.G(z, y), y))
+        self.opt_g.zero_grad(set_to_none=True)
+        loss.backward()
+        self.opt_g.step()
+        return {"G_loss": loss.detach()}
+
+    def __call__(self, sampler: BatchSampler) -> dict[str, torch.Tensor]:
+        for _ in range(self.cfg.train.d_steps):
+            real, y = sampler()
+            stats = self.d_step(real, y)
+        stats.update(self.g_step(real.shape[0], real.device))
+        return stats
+
+
+def make_optimizers(cfg: Config, G, D):
+    o = cfg.optim
+    opt_g = torch.optim.Adam(G.parameters(), lr=o.g_lr, betas=tuple(o.betas))
+    opt_d = torch.optim.Adam(D.parameters(), lr=o.d_lr, betas=tuple(o.betas))
+    return opt_g, opt_d
