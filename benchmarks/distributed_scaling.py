@@ -38,7 +38,9 @@ def run(procs: int, model: str, batch: int, steps: int, device: str, threads: in
                "-m", "gankit", *args]
     else:
         cmd = [sys.executable, "-m", "gankit", *args]
-    env = dict(os.environ, OMP_NUM_THREADS=str(threads))
+    repo = str(Path(__file__).resolve().parents[1])  # this checkout's gankit, not an installed one
+    env = dict(os.environ, OMP_NUM_THREADS=str(threads),
+               PYTHONPATH=os.pathsep.join(filter(None, [repo, os.environ.get("PYTHONPATH")])))
     subprocess.run(cmd, env=env, check=True, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
     rows = [json.loads(line) for line in (out / "metrics.jsonl").read_text().splitlines()]
     a, b = rows[0], rows[-1]
