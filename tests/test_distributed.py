@@ -154,7 +154,7 @@ FAULTY = textwrap.dedent("""
 """)
 
 
-@pytest.mark.parametrize("fault", ["raise", "hang"])
+@pytest.mark.parametrize("fault", ["raise", pytest.param("hang", marks=pytest.mark.slow)])  # hang: torchrun waits 30 s before SIGKILL
 def test_a_failing_rank_stops_the_job_with_a_clear_error(tmp_path, fault):
     data_dir = _data_dir()
     script = tmp_path / "faulty.py"
