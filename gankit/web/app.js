@@ -97,7 +97,7 @@
     if (info.num_classes) {
       var sel = $("label");
       info.classes.forEach(function (c, i) {
-        var o = document.createElement("option"); o.value = i; o.textContent = i + ": " + c; sel.appendChild(o);
+        var o = document.createElement("option"); o.value = i; o.textContent = c === String(i) ? c : i + ": " + c; sel.appendChild(o);
       });
       sel.addEventListener("change", function () {
         state.label = +sel.value; drawGallery(); updateA(); updateInterp();
