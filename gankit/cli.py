@@ -156,6 +156,38 @@ def cmd_export(args) -> int:
     return 0
 
 
+def _add_bench(sub):
+    cases = "mlp-128,mlp-64,dcgan-128"  # gankit.fast.bench.CASES (not imported here: it pulls in torch)
+    p = sub.add_parser("bench", help="steps/s of gankit's step against the tutorial loop, interleaved")
+    p.add_argument("--device", default="auto", help="'auto' (cuda when available), 'cpu', 'cuda', ...")
+    p.add_argument("--cases", default=cases, help=f"comma-separated, from: {cases}")
+    p.add_argument("--rounds", type=int, default=7, help="interleaved rounds; figures are medians")
+    p.add_argument("--chunk-s", type=float, default=0.5, help="seconds per timed chunk")
+    p.add_argument("--data-dir", help="folder holding mnist/ (random bytes of MNIST's shape when absent)")
+    p.add_argument("--set", dest="overrides", action="append", default=[], metavar="KEY=VALUE",
+                   help="config override for gankit's side, e.g. --set train.precision=fp32")
+    p.add_argument("--no-sampling", action="store_true", help="skip the sampling-speed figure")
+    p.add_argument("--json", help="also write the results here")
+
+
+def cmd_bench(args) -> int:
+    from gankit.fast.bench import CASES, run, table
+
+    cases = [c.strip() for c in args.cases.split(",") if c.strip()]
+    unknown = [c for c in cases if c not in CASES]
+    if unknown or args.rounds < 1:
+        raise ConfigError(f"--cases: unknown {unknown}; choose from {', '.join(CASES)}" if unknown
+                          else "--rounds must be at least 1")
+    result = run(args.device, cases, args.rounds, args.chunk_s, args.data_dir, args.overrides,
+                 sampling=not args.no_sampling, log=lambda m: print(m, file=sys.stderr, flush=True))
+    result["command"] = "gankit bench " + " ".join(sys.argv[2:] if sys.argv[1:2] == ["bench"] else [])
+    print(table(result))
+    if args.json:
+        with open(args.json, "w") as f:
+            json.dump(result, f, indent=1)
+    return 0
+
+
 def _add_report(sub):
     p = sub.add_parser("report", help="write RUN_DIR/report.html, one self-contained page (opens offline)")
     p.add_argument("run_dir")
@@ -210,8 +242,8 @@ def cmd_serve(args) -> int:
 
 
 COMMANDS = {"train": (_add_train, cmd_train), "sample": (_add_sample, cmd_sample), "list": (_add_list, cmd_list),
-            "export": (_add_export, cmd_export), "report": (_add_report, cmd_report),
-            "serve": (_add_serve, cmd_serve)}
+            "export": (_add_export, cmd_export), "bench": (_add_bench, cmd_bench),
+            "report": (_add_report, cmd_report), "serve": (_add_serve, cmd_serve)}
 
 
 def build_parser() -> argparse.ArgumentParser:

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import dataclasses
 import math
+import os
 import types
 import typing
 from dataclasses import dataclass, field
@@ -75,6 +76,11 @@ class TrainConfig:
     grid_size: int = 4  # the sample grid is grid_size x grid_size
     seed: int = 0
     device: str = "auto"  # 'auto' (cuda when available), 'cpu', 'cuda', 'cuda:1', ...
+    # capture each update (forward, backward, Adam) with torch.compile; false = eager.
+    # The default can be flipped with GANKIT_COMPILE=0 (the test suite does; runs record the value used).
+    compile: bool = field(default_factory=lambda: os.environ.get("GANKIT_COMPILE", "1") != "0")
+    precision: str = "auto"  # 'fp32', 'bf16' (autocast) or 'auto' = bf16 on CUDA and on CPUs with AMX
+    threads: int = 0  # CPU threads; 0 = auto (1 for small models, all cores for large ones)
     sync_batchnorm: bool = False  # under torchrun: BatchNorm statistics over all ranks (GPU only) or per rank
     tensorboard: bool = False  # also log scalars and grids to RUN_DIR/tensorboard (needs the tensorboard package)
 
@@ -277,6 +283,8 @@ RULES: list[tuple[str, Any, str]] = [
     ("train.on_divergence", lambda v: v in ("rollback", "stop"), "'rollback' or 'stop'"),
     ("train.rollback_lr_factor", lambda v: 0 < v < 1, "between 0 and 1, exclusive"),
     ("train.max_rollbacks", lambda v: v >= 0, "0 or more"),
+    ("train.precision", lambda v: v in ("fp32", "bf16", "auto"), "'fp32', 'bf16' or 'auto'"),
+    ("train.threads", lambda v: v >= 0, "0 (auto) or more"),
     ("train.sync_batchnorm", lambda v: isinstance(v, bool), "true or false"),
     ("train.tensorboard", lambda v: isinstance(v, bool), "true or false"),
 ]

@@ -141,6 +141,15 @@ def wrap(G: torch.nn.Module, D: torch.nn.Module, device: torch.device, sync_batc
             torch.nn.parallel.DistributedDataParallel(D, device_ids=ids))
 
 
+def eager_step(step, cfg, device: torch.device):
+    """The eager ``GANStep`` with the run's mixed precision, for DDP-wrapped networks."""
+    from gankit.fast.tuning import amp_context, resolve_precision
+
+    step.precision = resolve_precision(cfg.train.precision, device)
+    step.amp = amp_context(step.precision, device)
+    return step
+
+
 def unwrap(module: torch.nn.Module) -> torch.nn.Module:
     return module.module if isinstance(module, torch.nn.parallel.DistributedDataParallel) else module
 

@@ -5,6 +5,8 @@ without forcing a device sync every step.
 """
 from __future__ import annotations
 
+import contextlib
+
 import torch
 
 from gankit.config import Config
@@ -32,6 +34,7 @@ class GANStep:
     def __init__(self, cfg: Config, G, D, objective, opt_g, opt_d, num_classes: int, gen: torch.Generator):
         self.cfg, self.G, self.D, self.obj = cfg, G, D, objective
         self.opt_g, self.opt_d, self.num_classes, self.gen = opt_g, opt_d, num_classes, gen
+        self.amp = contextlib.nullcontext  # mixed-precision context; gankit.fast sets bf16 autocast
 
     def noise(self, n: int, device):
         z = sample_z(n, self.cfg.model.z_dim, self.cfg.model.z_dist, self.gen, device)
@@ -39,27 +42,37 @@ class GANStep:
              if self.num_classes else None)
         return z, y
 
-    def d_step(self, real, y_real):
-        z, y_fake = self.noise(real.shape[0], real.device)
+    def d_loss(self, real, y_real, z, y_fake):
+        """D's objective on one batch: (loss, detached stats). The fast path compiles this too."""
         with torch.no_grad():
             fake = self.G(z, y_fake)
         real_out, fake_out = self.D(real, y_real), self.D(fake, y_fake)
         loss = self.obj.d_loss(real_out, fake_out)
-        self.opt_d.zero_grad(set_to_none=True)
+        return loss, {"D_loss": loss.detach(), "D(x)": self.obj.prob(real_out.detach()).mean(),
+                      "D(G(z))": self.obj.prob(fake_out.detach()).mean()}
+
+    def g_loss(self, z, y):
+        # D's grads from this loss are never used (the eager path zeroes them before the next D
+        # step), so the plain D runs: under DDP no all-reduce is spent on them.
+        loss = self.obj.g_loss(unwrap(self.D)(self.G(z, y), y))
+        return loss, {"G_loss": loss.detach()}
+
+    def update(self, opt, loss_fn, *args):
+        """One optimiser step on ``loss_fn(*args)``; ``gankit.fast`` swaps in a compiled one."""
+        with self.amp():
+            loss, stats = loss_fn(*args)
+        opt.zero_grad(set_to_none=True)
         loss.backward()
-        self.opt_d.step()
-        return {"D_loss": loss.detach(), "D(x)": self.obj.prob(real_out.detach()).mean(),
-                "D(G(z))": self.obj.prob(fake_out.detach()).mean()}
+        opt.step()
+        return {k: v.float() for k, v in stats.items()}  # bf16 stats would round when summed
+
+    def d_step(self, real, y_real):
+        z, y_fake = self.noise(real.shape[0], real.device)
+        return self.update(self.opt_d, self.d_loss, real, y_real, z, y_fake)
 
     def g_step(self, n: int, device):
         z, y = self.noise(n, device)
-        # D's grads from this backward are discarded (zeroed before the next D step), so
-        # the plain D is used: under DDP this skips a useless all-reduce of D's grads.
-        loss = self.obj.g_loss(unwrap(self.D)(self.G(z, y), y))
-        self.opt_g.zero_grad(set_to_none=True)
-        loss.backward()
-        self.opt_g.step()
-        return {"G_loss": loss.detach()}
+        return self.update(self.opt_g, self.g_loss, z, y)
 
     def __call__(self, sampler: BatchSampler) -> dict[str, torch.Tensor]:
         for _ in range(self.cfg.train.d_steps):

@@ -23,6 +23,7 @@ from gankit.checkpoint import CheckpointDir, restore_training_state, training_st
 from gankit.config import Config, ConfigError
 from gankit.data import load_dataset
 from gankit.divergence import Diverged, DivergenceError, LRScale, check_row, check_training, scale_lr
+from gankit.fast import make_step, run_threads, set_threads
 from gankit.health import HealthMonitor
 from gankit.images import save_grid, to_float, to_uint8
 from gankit.losses import build_loss
@@ -79,7 +80,16 @@ def train(cfg: Config, run_dir: str | Path, *, resume: bool = False, time_budget
     gen = torch.Generator(device=device).manual_seed(distributed.rank_seed(cfg.train.seed))
     sampler = BatchSampler(data.images.to(device), data.labels.to(device) if num_classes else None,
                            distributed.local_batch(cfg.train.batch_size), cfg.data.range, gen)
-    step_fn = GANStep(cfg, G_train, D_train, objective, opt_g, opt_d, num_classes, gen)
+    if distributed.is_enabled():
+        # DDP averages gradients in backward hooks, which the compiled fast path (autograd.grad
+        # + its own Adam) never runs: under torchrun the eager step runs, on the DDP wrappers.
+        step_fn = distributed.eager_step(GANStep(cfg, G_train, D_train, objective, opt_g, opt_d, num_classes, gen),
+                                         cfg, device)
+    else:  # compiled unless train.compile=false; compiles on its first call, after any resume below
+        step_fn = make_step(cfg, G, D, objective, opt_g, opt_d, num_classes, gen, device)
+    # torchrun already gave each process its share of the cores (OMP_NUM_THREADS)
+    threads = (run_threads(cfg, G, D, device, num_classes) if not distributed.is_enabled() or cfg.train.threads
+               else torch.get_num_threads())
 
     # Fixed noise for the monitoring grid: drawn from its own seed so it never shifts.
     n_grid = cfg.train.grid_size ** 2
@@ -169,6 +179,7 @@ def train(cfg: Config, run_dir: str | Path, *, resume: bool = False, time_budget
     last_row, stopped_by = {}, "steps"
     t0 = time.perf_counter()
     step = start_step
+    threads_before = set_threads(threads)  # restored below: tests share one process
     try:
         with GracefulStop() as signals:
             while step < total:
@@ -215,6 +226,7 @@ def train(cfg: Config, run_dir: str | Path, *, resume: bool = False, time_budget
                     note(step, f"stopped by {stop}; checkpoint written at step {step}", echo=False)
                     break
     finally:
+        set_threads(threads_before)
         bar.close()
         if log:
             log.close()

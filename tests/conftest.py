@@ -10,6 +10,9 @@ REPO = Path(__file__).resolve().parents[1]
 SHARED_DATA = Path(os.environ.get("GANKIT_DATA") or REPO.parent / "shared" / "data")
 if not os.environ.get("GANKIT_DATA") and SHARED_DATA.is_dir():
     os.environ["GANKIT_DATA"] = str(SHARED_DATA)
+# Short test runs would spend most of their time compiling: train eagerly unless a test
+# opts in with train.compile=true (tests/test_fast.py does). GANKIT_COMPILE=1 runs all compiled.
+os.environ.setdefault("GANKIT_COMPILE", "0")
 
 
 @pytest.fixture(scope="session")

@@ -51,7 +51,8 @@ def torchrun(nproc: int, args: list[str], timeout: float = 150, script: str | No
 
 SETTINGS = ["--set", "model.g_hidden=[32]", "--set", "model.d_hidden=[32]", "--set", "model.z_dim=8",
             "--set", "model.conditional=true", "--set", "train.d_steps=2", "--set", "train.batch_size=32",
-            "--set", "train.log_every=4", "--set", "train.sample_every=100", "--seed", "3"]
+            "--set", "train.log_every=4", "--set", "train.sample_every=100", "--seed", "3",
+            "--set", "train.precision=fp32"]
 
 
 def reference_weights(cfg: C.Config, data_dir: str, world: int, steps: int):
