@@ -26,13 +26,13 @@ MODELS = {
 
 
 def run(procs: int, model: str, batch: int, steps: int, device: str, threads: int, data_dir: str | None,
-        torchrun_single: bool, dataset: str | None = None) -> float:
+        torchrun_single: bool, dataset: str | None = None, eager: bool = False) -> float:
     out = Path(tempfile.mkdtemp(prefix="gankit-scaling-"))
     args = ["train", "vanilla", "--run-dir", str(out), "--steps", str(steps), "--no-progress",
             "--set", f"train.batch_size={batch}", "--set", f"train.device={device}",
             "--set", f"train.log_every={max(steps // 10, 1)}", "--set", "train.sample_every=1000000",
             *MODELS[model]] + (["--data-dir", data_dir] if data_dir else []) + \
-        (["--dataset", dataset] if dataset else [])
+        (["--dataset", dataset] if dataset else []) + (["--set", "train.compile=false"] if eager else [])
     if procs > 1 or torchrun_single:
         cmd = [sys.executable, "-m", "torch.distributed.run", "--standalone", f"--nproc_per_node={procs}",
                "-m", "gankit", *args]
@@ -57,13 +57,14 @@ def main() -> None:
     p.add_argument("--threads", type=int, default=1, help="OMP_NUM_THREADS per process")
     p.add_argument("--data-dir")
     p.add_argument("--dataset", help="e.g. 'folder' with --data-dir pointing at images")
+    p.add_argument("--eager", action="store_true", help="train.compile=false (torchrun runs are always eager)")
     p.add_argument("--torchrun-single", action="store_true", help="run 1 process under torchrun too")
     a = p.parse_args()
     print(f"| model | device | processes | threads/proc | global batch | steps/s | samples/s |")
     print("|---|---|---|---|---|---|---|")
     for model in a.models:
         for n in a.procs:
-            sps = run(n, model, a.batch, a.steps, a.device, a.threads, a.data_dir, a.torchrun_single, a.dataset)
+            sps = run(n, model, a.batch, a.steps, a.device, a.threads, a.data_dir, a.torchrun_single, a.dataset, a.eager)
             print(f"| {model} | {a.device} | {n}{' (torchrun)' if n == 1 and a.torchrun_single else ''} | "
                   f"{a.threads} | {a.batch} | {sps:.1f} | {sps * a.batch:.0f} |", flush=True)
 
