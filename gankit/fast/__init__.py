@@ -61,7 +61,8 @@ def make_step(cfg, G, D, objective, opt_g, opt_d, num_classes: int, gen: torch.G
     precision = resolve_precision(cfg.train.precision, device)
     reason = why_eager(cfg, device, opt_g, opt_d)
     if reason is None:
-        to_channels_last(G, D)
+        if device.type == "cpu":  # on CUDA, channels_last broke inductor's stride checks in the G update
+            to_channels_last(G, D)
         step = FastGANStep(cfg, G, D, objective, opt_g, opt_d, num_classes, gen, device=device)
     else:
         if cfg.train.compile:

@@ -73,10 +73,12 @@ class CompiledUpdate:
             return GANStep.update(self.step, self.opt, self.loss_fn, *args)
         if self.opt.state is not self._prepared_state:
             self._prepare()
+        if self.cuda:  # each update is its own CUDA-graph step: earlier outputs may be freed
+            torch.compiler.cudagraph_mark_step_begin()
         try:
             keys, values = self.fn(*args)
         except Exception as e:  # capture failed: this update runs eagerly from now on
-            if self.calls:
+            if self.calls and not self.cuda:
                 raise
             self.failed = f"{type(e).__name__}: {str(e).strip().splitlines()[0] if str(e).strip() else ''}"
             log.warning("fast path: %s could not be compiled (%s); running it eagerly",
