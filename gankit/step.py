@@ -10,6 +10,7 @@ import contextlib
 import torch
 
 from gankit.config import Config
+from gankit.distributed import unwrap
 from gankit.images import to_float
 from gankit.runs import sample_z
 
@@ -51,7 +52,9 @@ class GANStep:
                       "D(G(z))": self.obj.prob(fake_out.detach()).mean()}
 
     def g_loss(self, z, y):
-        loss = self.obj.g_loss(self.D(self.G(z, y), y))
+        # D's grads from this loss are never used (the eager path zeroes them before the next D
+        # step), so the plain D runs: under DDP no all-reduce is spent on them.
+        loss = self.obj.g_loss(unwrap(self.D)(self.G(z, y), y))
         return loss, {"G_loss": loss.detach()}
 
     def update(self, opt, loss_fn, *args):
