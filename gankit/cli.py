@@ -70,13 +70,20 @@ def cmd_train(args) -> int:
         resume = should_resume(cfg, run_dir)
     if args.time_budget is not None and args.time_budget <= 0:
         raise ConfigError("--time-budget must be positive")
-    result = train(cfg, run_dir, resume=resume, time_budget=args.time_budget,
-                   progress=not args.no_progress, data_dir=args.data_dir)
+    from gankit import distributed
+
+    # Under torchrun each process is one rank; errors name the rank, the group is torn down.
+    with distributed.session(cfg.train.device, passthrough=(ConfigError, DataError, CheckpointError)):
+        result = train(cfg, run_dir, resume=resume, time_budget=args.time_budget,
+                       progress=not args.no_progress, data_dir=args.data_dir)
     if result.stopped_by in ("SIGINT", "SIGTERM"):
-        print(f"gankit: stopped by {result.stopped_by} at step {result.step}; checkpoint "
-              f"{result.run_dir}/checkpoints/last.pt; continue with: gankit train --resume {result.run_dir}",
-              file=sys.stderr)
+        if distributed.rank_from_env() == 0:
+            print(f"gankit: stopped by {result.stopped_by} at step {result.step}; checkpoint "
+                  f"{result.run_dir}/checkpoints/last.pt; continue with: gankit train --resume {result.run_dir}",
+                  file=sys.stderr)
         return exit_code(result.stopped_by)
+    if distributed.rank_from_env() != 0:
+        return 0
     m = result.last_metrics
     losses = " ".join(f"{k}={v:.3f}" for k, v in m.items() if k not in ("step", "elapsed_s"))
     print(f"done: {result.step} steps in {result.elapsed_s:.0f}s ({result.stopped_by}); {losses}; "
@@ -213,6 +220,59 @@ def cmd_bench(args) -> int:
     return 0
 
 
+def _add_report(sub):
+    p = sub.add_parser("report", help="write RUN_DIR/report.html, one self-contained page (opens offline)")
+    p.add_argument("run_dir")
+    p.add_argument("--out", help="where to write the page (default RUN_DIR/report.html)")
+
+
+def cmd_report(args) -> int:
+    from gankit.report import write_report
+    from gankit.runs import RunDir
+
+    if not RunDir(args.run_dir).exists():
+        raise ConfigError(f"{args.run_dir}: not a gankit run (no config.yaml)")
+    out = write_report(args.run_dir, args.out)
+    print(f"wrote {out} ({out.stat().st_size / 1e6:.1f} MB)")
+    return 0
+
+
+def _add_serve(sub):
+    p = sub.add_parser("serve", help="explore a trained generator in the browser (local web app)")
+    p.add_argument("run_dir")
+    p.add_argument("--port", type=int, default=8000, help="port to listen on (default 8000; 0 = any free port)")
+    p.add_argument("--host", default="127.0.0.1",
+                   help="address to bind (default 127.0.0.1: this machine only; 0.0.0.0 exposes it to the network)")
+    p.add_argument("--device", default="cpu", help="where the generator runs (cpu, cuda, ...)")
+    p.add_argument("--verbose", action="store_true", help="log every request")
+
+
+def cmd_serve(args) -> int:
+    import errno
+
+    from gankit.runs import RunDir
+    from gankit.serve import make_server
+
+    if not RunDir(args.run_dir).exists():
+        raise ConfigError(f"{args.run_dir}: not a gankit run (no config.yaml)")
+    if not 0 <= args.port <= 65535:
+        raise ConfigError(f"--port {args.port}: must be in 0..65535")
+    try:
+        server = make_server(args.run_dir, args.host, args.port, verbose=args.verbose)
+    except OSError as e:
+        if e.errno == errno.EADDRINUSE:
+            raise ConfigError(f"port {args.port} on {args.host} is in use; pick another with --port") from None
+        raise ConfigError(f"cannot listen on {args.host}:{args.port} ({e.strerror or e})") from None
+    print(f"serving {args.run_dir} at {server.url}  (Ctrl+C to stop)", flush=True)
+    try:
+        server.serve_forever()
+    except KeyboardInterrupt:
+        print("stopped")
+    finally:
+        server.server_close()
+    return 0
+
+
 def _add_arena(sub):
     p = sub.add_parser("arena", help="train several configurations under one budget and rank them")
     p.add_argument("configs", nargs="+", metavar="CONFIG",
@@ -254,6 +314,7 @@ def cmd_arena(args) -> int:
 COMMANDS = {"train": (_add_train, cmd_train), "sample": (_add_sample, cmd_sample), "list": (_add_list, cmd_list),
             "eval": (_add_eval, cmd_eval),
             "export": (_add_export, cmd_export), "bench": (_add_bench, cmd_bench),
+            "report": (_add_report, cmd_report), "serve": (_add_serve, cmd_serve),
             "arena": (_add_arena, cmd_arena)}
 
 

@@ -85,6 +85,8 @@ class TrainConfig:
     compile: bool = field(default_factory=lambda: os.environ.get("GANKIT_COMPILE", "1") != "0")
     precision: str = "auto"  # 'fp32', 'bf16' (autocast) or 'auto' = bf16 on CUDA and on CPUs with AMX
     threads: int = 0  # CPU threads; 0 = auto (1 for small models, all cores for large ones)
+    sync_batchnorm: bool = False  # under torchrun: BatchNorm statistics over all ranks (GPU only) or per rank
+    tensorboard: bool = False  # also log scalars and grids to RUN_DIR/tensorboard (needs the tensorboard package)
 
 
 @dataclass
@@ -319,6 +321,8 @@ RULES: list[tuple[str, Any, str]] = [
     ("train.threads", lambda v: v >= 0, "0 (auto) or more"),
     ("eval.every", lambda v: v >= 0, "0 (off) or more"),
     ("eval.n", lambda v: 100 <= v <= 50000, "between 100 and 50000"),
+    ("train.sync_batchnorm", lambda v: isinstance(v, bool), "true or false"),
+    ("train.tensorboard", lambda v: isinstance(v, bool), "true or false"),
     ("tricks.label_smoothing", lambda v: 0.5 < v <= 1, "in (0.5, 1]"),
     ("tricks.fake_label", lambda v: 0 <= v < 0.5, "in [0, 0.5)"),
     ("tricks.label_flip", lambda v: 0 <= v < 0.5, "in [0, 0.5)"),

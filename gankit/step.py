@@ -10,6 +10,7 @@ import contextlib
 import torch
 
 from gankit.config import Config
+from gankit.distributed import unwrap
 from gankit.images import to_float
 from gankit.runs import sample_z
 from gankit.tricks import Tricks
@@ -38,7 +39,7 @@ class GANStep:
         self.cfg, self.G, self.D, self.obj = cfg, G, D, objective
         self.opt_g, self.opt_d, self.num_classes, self.gen = opt_g, opt_d, num_classes, gen
         self.amp = contextlib.nullcontext  # mixed-precision context; gankit.fast sets bf16 autocast
-        self.tricks = Tricks(cfg, G, objective, opt_g, opt_d, gen)
+        self.tricks = Tricks(cfg, unwrap(G), objective, opt_g, opt_d, gen)
 
     def noise(self, n: int, device):
         z = sample_z(n, self.cfg.model.z_dim, self.cfg.model.z_dist, self.gen, device)
@@ -59,8 +60,10 @@ class GANStep:
             "D(G(z))": self.obj.prob(fake_out.detach()).mean(), **_detached(extra)}
 
     def g_loss(self, z, y):
+        # D's grads from this loss are never used (the eager path zeroes them before the next D
+        # step), so the plain D runs: under DDP no all-reduce is spent on them.
         fake = self.G(z, y)
-        loss = self.obj.g_loss(self.D(self.tricks.d_input(fake), y))
+        loss = self.obj.g_loss(unwrap(self.D)(self.tricks.d_input(fake), y))
         extra = self.tricks.g_terms(fake, z)  # mode seeking
         return loss + sum(extra.values()), {"G_loss": loss.detach(), **_detached(extra)}
 
@@ -87,7 +90,7 @@ class GANStep:
             real, y = sampler()
             stats = self.d_step(real, y)
         stats.update(self.g_step(real.shape[0], real.device))
-        self.tricks.end_iteration(self.G)  # EMA of G, lr schedules, instance-noise clock
+        self.tricks.end_iteration(unwrap(self.G))  # EMA of G, lr schedules, instance-noise clock
         return stats
 
 

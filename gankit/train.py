@@ -18,6 +18,7 @@ import torch
 from tqdm import tqdm
 
 from gankit import config as config_mod
+from gankit import distributed
 from gankit.checkpoint import CheckpointDir, restore_training_state, save_checkpoint, training_state
 from gankit.config import Config, ConfigError
 from gankit.data import load_dataset
@@ -30,8 +31,12 @@ from gankit.metrics.monitor import TrainingEval
 from gankit.models import build_models
 from gankit.runs import MetricsLog, RunDir, RunningMeans, TextLog, sample_z
 from gankit.signals import GracefulStop
-from gankit.step import BatchSampler, make_optimizers
+from gankit.step import BatchSampler, GANStep, make_optimizers
+from gankit.tblog import open_writer
 from gankit.tricks import wrap_discriminator
+
+
+STOP_SYNC_EVERY = 10  # under torchrun, ranks agree on stopping (signal, time budget) this often
 
 
 @dataclass
@@ -60,7 +65,8 @@ def train(cfg: Config, run_dir: str | Path, *, resume: bool = False, time_budget
           progress: bool = True, data_dir: str | None = None) -> TrainResult:
     """Train ``cfg`` into ``run_dir`` (continuing its newest good checkpoint when ``resume``)."""
     run = RunDir(run_dir)
-    device = resolve_device(cfg.train.device)
+    device = distributed.init(cfg.train.device)  # one rank of a torchrun job, or a single process
+    main = distributed.is_main()  # only rank 0 writes files
     seed_everything(cfg.train.seed)
 
     data = load_dataset(cfg.data.dataset, "train", data_dir or cfg.data.data_dir,
@@ -69,16 +75,25 @@ def train(cfg: Config, run_dir: str | Path, *, resume: bool = False, time_budget
     G, D = build_models(cfg, data.shape, num_classes)
     D = wrap_discriminator(cfg, D)  # tricks that change D: noise layers, minibatch features
     G, D = G.to(device), D.to(device)
+    G_train, D_train = distributed.wrap(G, D, device, cfg.train.sync_batchnorm)  # G, D when not distributed
     opt_g, opt_d = make_optimizers(cfg, G, D)
     objective = build_loss(cfg)
 
-    gen = torch.Generator(device=device).manual_seed(cfg.train.seed)
+    # Under torchrun each rank draws train.batch_size / world_size samples from its own stream.
+    gen = torch.Generator(device=device).manual_seed(distributed.rank_seed(cfg.train.seed))
     sampler = BatchSampler(data.images.to(device), data.labels.to(device) if num_classes else None,
-                           cfg.train.batch_size, cfg.data.range, gen)
-    # Compiled unless train.compile=false; compiles on its first call, after any resume below.
-    step_fn = make_step(cfg, G, D, objective, opt_g, opt_d, num_classes, gen, device)
-    threads = run_threads(cfg, G, D, device, num_classes)
-    tricks = step_fn.tricks
+                           distributed.local_batch(cfg.train.batch_size), cfg.data.range, gen)
+    if distributed.is_enabled():
+        # DDP averages gradients in backward hooks, which the compiled fast path (autograd.grad
+        # + its own Adam) never runs: under torchrun the eager step runs, on the DDP wrappers.
+        step_fn = distributed.eager_step(GANStep(cfg, G_train, D_train, objective, opt_g, opt_d, num_classes, gen),
+                                         cfg, device)
+    else:  # compiled unless train.compile=false; compiles on its first call, after any resume below
+        step_fn = make_step(cfg, G, D, objective, opt_g, opt_d, num_classes, gen, device)
+    # torchrun already gave each process its share of the cores (OMP_NUM_THREADS)
+    threads = (run_threads(cfg, G, D, device, num_classes) if not distributed.is_enabled() or cfg.train.threads
+               else torch.get_num_threads())
+    tricks = step_fn.tricks  # EMA, schedules, noise clock (gankit/tricks.py)
 
     # Fixed noise for the monitoring grid: drawn from its own seed so it never shifts.
     n_grid = cfg.train.grid_size ** 2
@@ -94,26 +109,34 @@ def train(cfg: Config, run_dir: str | Path, *, resume: bool = False, time_budget
     generators = {"sampler": gen}
     meta = {"config": cfg.to_dict(), "data_shape": list(data.shape), "num_classes": num_classes}
     ckpts = CheckpointDir(run.checkpoints, keep=cfg.train.keep_checkpoints)
-    note = TextLog(run.log, echo=True)
+    note = TextLog(run.log, echo=True) if main else (lambda *args, **kwargs: None)
 
     def restore_newest() -> tuple[int, float]:
         state, path, skipped = ckpts.latest(map_location=device)
         for reason in skipped:
             note(state["step"], f"skipped an unreadable checkpoint: {reason}")
         restore_training_state(state, stateful, generators, path)
+        distributed.restore_stream(gen, state.get("sampler_ranks"), cfg.train.seed, state["step"])
         return state["step"], state.get("elapsed_s", 0.0)
 
     def checkpoint(step: int, elapsed: float) -> None:
         check_training(step, means.sums, {"G": G, "D": D})  # never save a diverged state
-        ckpts.save(training_state(stateful, generators, elapsed_s=elapsed, **meta), step)
+        sampler_ranks = distributed.gather_states(gen)  # collective: every rank calls checkpoint()
+        if main:
+            ckpts.save(training_state(stateful, generators, elapsed_s=elapsed, sampler_ranks=sampler_ranks,
+                                      **meta), step)
 
     def draw_grid(path: Path) -> None:
+        if not main:
+            return
         net = tricks.sampling_generator(G)  # the EMA of G when tricks.ema is on
         net.eval()
         with torch.no_grad():
             images = to_uint8(net(fixed_z, fixed_y), cfg.data.range)
         G.train()
         save_grid(images, path, nrow=cfg.train.grid_size)
+        if path != run.final:
+            tb.grid(step, images, cfg.train.grid_size)
 
     start_step, prior_elapsed = 0, 0.0
     if resume:
@@ -122,10 +145,13 @@ def train(cfg: Config, run_dir: str | Path, *, resume: bool = False, time_budget
     elif ckpts.step_files() or ckpts.last.is_file():  # never mix a new run into an old one
         raise ConfigError(f"{run.checkpoints} already holds checkpoints; continue that run with "
                           f"--resume {run.root}, or choose another --run-dir")
-    evaluator = TrainingEval.maybe(cfg, run, data_dir or cfg.data.data_dir, start_step)  # None unless eval.every
-    run.root.mkdir(parents=True, exist_ok=True)
-    config_mod.save(cfg, run.config)
-    log = MetricsLog(run.metrics, resume_step=start_step)
+    # Only rank 0 scores the generator; every rank knows when, so the log row stays collective.
+    evaluator = TrainingEval.maybe(cfg, run, data_dir or cfg.data.data_dir, start_step) if main else None
+    if main:
+        run.root.mkdir(parents=True, exist_ok=True)
+        config_mod.save(cfg, run.config)
+    log = MetricsLog(run.metrics, resume_step=start_step) if main else None
+    tb = open_writer(cfg.train.tensorboard and main, run.root)
     if resume:
         note(start_step, f"resumed from step {start_step}")
     else:
@@ -148,13 +174,14 @@ def train(cfg: Config, run_dir: str | Path, *, resume: bool = False, time_budget
         step, _ = restore_newest()
         scale_lr(stateful, wanted / lr_scale.value)
         lr_scale.value = wanted
-        log.rewind(step)
+        if log:
+            log.rewind(step)
         note(problem.step, f"{problem}; rolled back to step {step} with learning rates x{wanted:g} of the "
                            f"configured ones (rollback {rollbacks} of {cfg.train.max_rollbacks})")
         return step
 
     total = cfg.train.steps
-    bar = tqdm(total=max(total, start_step), initial=start_step, disable=not progress, dynamic_ncols=True,
+    bar = tqdm(total=max(total, start_step), initial=start_step, disable=not (progress and main), dynamic_ncols=True,
                desc=f"{cfg.preset or 'train'}", unit="step")
     last_row, stopped_by = {}, "steps"
     t0 = time.perf_counter()
@@ -169,6 +196,8 @@ def train(cfg: Config, run_dir: str | Path, *, resume: bool = False, time_budget
                 elapsed = prior_elapsed + time.perf_counter() - t0
                 out_of_time = time_budget is not None and time.perf_counter() - t0 >= time_budget
                 stop = signals.received or ("time_budget" if out_of_time else None)
+                if distributed.is_enabled():  # ranks agree every few steps, so all stop at the same one
+                    stop = distributed.agree_stop(stop) if step % STOP_SYNC_EVERY == 0 or step == total else None
                 last = step == total or stop is not None
                 try:
                     if step % cfg.train.nan_check_every == 0:
@@ -178,11 +207,15 @@ def train(cfg: Config, run_dir: str | Path, *, resume: bool = False, time_budget
                     if scores and evaluator.improved:  # the best generator by FID so far
                         save_checkpoint({**training_state(stateful, generators, elapsed_s=elapsed, **meta),
                                          "step": step}, run.checkpoints / "best.pt")
-                    if step % cfg.train.log_every == 0 or last or scores:
+                    eval_due = bool(cfg.eval.every) and step % cfg.eval.every == 0
+                    if step % cfg.train.log_every == 0 or last or eval_due:
                         partial = step % cfg.train.log_every != 0
-                        last_row = {"step": step, "elapsed_s": round(elapsed, 3), **means.means(),
+                        last_row = {"step": step, "elapsed_s": round(elapsed, 3),
+                                    **distributed.mean_floats(means.means()),  # over ranks too
                                     **(health.sample_stats() if cfg.train.health else {}), **scores}
-                        log.write({**last_row, "partial": True} if partial else last_row)
+                        if log:
+                            log.write({**last_row, "partial": True} if partial else last_row)
+                            tb.scalars(last_row)
                         check_row(step, last_row)
                         if not partial:  # a partial row's sums carry on in the checkpoint
                             means.reset()
@@ -208,11 +241,13 @@ def train(cfg: Config, run_dir: str | Path, *, resume: bool = False, time_budget
     finally:
         set_threads(threads_before)
         bar.close()
-        log.close()
+        if log:
+            log.close()
     elapsed = prior_elapsed + time.perf_counter() - t0
     if step % cfg.train.sample_every != 0:
         draw_grid(run.grid_path(step))
     draw_grid(run.final)
+    tb.close()
     return TrainResult(run.root, step, elapsed, last_row, stopped_by, rollbacks)
 
 
