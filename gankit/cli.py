@@ -100,9 +100,12 @@ def cmd_list(args) -> int:
     from gankit.data import DATASETS
     from gankit.losses import LOSSES
     from gankit.models import MODELS
+    from gankit.optim import OPTIMIZERS
+    from gankit.penalties import PENALTIES
 
     table = {"presets": {n: preset_description(n) for n in preset_names()}}
-    for key, reg in (("losses", LOSSES), ("models", MODELS), ("datasets", DATASETS)):
+    for key, reg in (("losses", LOSSES), ("models", MODELS), ("datasets", DATASETS),
+                     ("optimizers", OPTIMIZERS), ("penalties", PENALTIES)):
         table[key] = {n: reg.doc(n) for n in reg.names()}
     if args.json:
         print(json.dumps(table))

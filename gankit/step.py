@@ -9,6 +9,7 @@ import torch
 
 from gankit.config import Config
 from gankit.images import to_float
+from gankit.optim import make_optimizers  # noqa: F401  (lived here before; kept importable)
 from gankit.runs import sample_z
 
 
@@ -44,19 +45,23 @@ class GANStep:
             fake = self.G(z, y_fake)
         real_out, fake_out = self.D(real, y_real), self.D(fake, y_fake)
         loss = self.obj.d_loss(real_out, fake_out)
+        extra = self.obj.d_extra(self.D, real, fake, y_real, y_fake)  # penalties, class loss
         self.opt_d.zero_grad(set_to_none=True)
-        loss.backward()
+        (loss + sum(extra.values())).backward()
         self.opt_d.step()
+        self.obj.after_d_step(self.D)  # e.g. WGAN's weight clipping
         return {"D_loss": loss.detach(), "D(x)": self.obj.prob(real_out.detach()).mean(),
-                "D(G(z))": self.obj.prob(fake_out.detach()).mean()}
+                "D(G(z))": self.obj.prob(fake_out.detach()).mean(), **_detached(extra)}
 
     def g_step(self, n: int, device):
         z, y = self.noise(n, device)
-        loss = self.obj.g_loss(self.D(self.G(z, y), y))
+        fake = self.G(z, y)
+        loss = self.obj.g_loss(self.D(fake, y))
+        extra = self.obj.g_extra(self.D, fake, y)  # e.g. pulling-away term, class loss
         self.opt_g.zero_grad(set_to_none=True)
-        loss.backward()
+        (loss + sum(extra.values())).backward()
         self.opt_g.step()
-        return {"G_loss": loss.detach()}
+        return {"G_loss": loss.detach(), **_detached(extra)}
 
     def __call__(self, sampler: BatchSampler) -> dict[str, torch.Tensor]:
         for _ in range(self.cfg.train.d_steps):
@@ -66,8 +71,5 @@ class GANStep:
         return stats
 
 
-def make_optimizers(cfg: Config, G, D):
-    o = cfg.optim
-    opt_g = torch.optim.Adam(G.parameters(), lr=o.g_lr, betas=tuple(o.betas))
-    opt_d = torch.optim.Adam(D.parameters(), lr=o.d_lr, betas=tuple(o.betas))
-    return opt_g, opt_d
+def _detached(terms: dict) -> dict:
+    return {k: v.detach() for k, v in terms.items()}

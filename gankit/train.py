@@ -20,7 +20,8 @@ from gankit.images import save_grid, to_uint8
 from gankit.losses import build_loss
 from gankit.models import build_models
 from gankit.runs import MetricsLog, RunDir, sample_z
-from gankit.step import BatchSampler, GANStep, make_optimizers
+from gankit.optim import make_optimizers
+from gankit.step import BatchSampler, GANStep
 
 
 @dataclass
