@@ -124,9 +124,12 @@ def cmd_list(args) -> int:
     from gankit.losses import LOSSES
     from gankit.metrics import METRICS
     from gankit.models import MODELS
+    from gankit.optim import OPTIMIZERS
+    from gankit.penalties import PENALTIES
 
     table = {"presets": {n: preset_description(n) for n in preset_names()}}
-    for key, reg in (("losses", LOSSES), ("models", MODELS), ("datasets", DATASETS), ("metrics", METRICS)):
+    for key, reg in (("losses", LOSSES), ("models", MODELS), ("datasets", DATASETS), ("metrics", METRICS),
+                     ("optimizers", OPTIMIZERS), ("penalties", PENALTIES)):
         table[key] = {n: reg.doc(n) for n in reg.names()}
     if args.json:
         print(json.dumps(table))

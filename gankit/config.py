@@ -44,16 +44,38 @@ class ModelConfig:
     d_hidden: list[int] = field(default_factory=lambda: [128])  # MLP discriminator hidden widths
     init: str = "xavier_normal"  # weight init: 'xavier_normal', 'normal_002' (DCGAN) or 'default'
     conditional: bool = False  # feed class labels to G and D
+    # Architecture knobs shared by every model family ('auto'/null = the architecture's own choice,
+    # e.g. DCGAN: BatchNorm, ReLU in G, LeakyReLU 0.2 in D; see docs/family.md for each model).
+    ngf: int = 64  # conv generator width (channels of its last hidden layer)
+    ndf: int = 64  # conv discriminator width (channels of its first layer)
+    g_norm: str = "auto"  # generator normalisation: 'auto', 'batch', 'instance', 'layer' or 'none'
+    d_norm: str = "auto"  # discriminator normalisation: as g_norm (use 'layer'/'none' with gradient penalties)
+    g_reparam: str = "none"  # generator weight reparametrisation: 'none', 'spectral' or 'weight'
+    d_reparam: str = "none"  # discriminator weight reparametrisation: 'none', 'spectral' or 'weight'
+    activation: str = "auto"  # hidden activation of both nets: 'auto', 'relu' or 'leakyrelu'
+    leaky_slope: float | None = None  # LeakyReLU negative slope (null: 0.2, Keras-style models 0.3)
+    dropout: float | None = None  # discriminator dropout (null: 0.3 for keras-dcgan, 0 elsewhere)
+    embed_dim: int = 0  # conditional G: label embedding width (0 = num_classes)
+    projection: bool = False  # conditional D: projection head <embed(y), features> instead of label input
+    aux_classifier: bool = False  # AC-GAN: D sees only the image and predicts its class (D.classify)
+    code_dim: int = 32  # autoencoder discriminator (ebgan): width of the code
 
 
 @dataclass
 class LossConfig:
     name: str = "nonsaturating"  # a registered objective (gankit list)
+    g_form: str = "nonsaturating"  # f-GAN generator: 'nonsaturating' (max E[g_f(V)], the paper's choice) or 'minimax'
+    penalty: str = "auto"  # a registered D penalty added to D's loss ('auto' = the objective's own, e.g. gp for wgan-gp)
+    penalty_weight: float = 10.0  # its weight (WGAN-GP's lambda)
+    clip: float = 0.01  # wgan: clip every critic weight to [-clip, clip] after each D step
+    margin: float = 1.0  # ebgan: the margin m in [m - E(G(z))]+
+    pt_weight: float = 0.1  # ebgan: weight of the pulling-away term (0 = off)
+    aux_weight: float = 1.0  # acgan: weight of the auxiliary classification loss
 
 
 @dataclass
 class OptimConfig:
-    name: str = "adam"  # 'adam'
+    name: str = "adam"  # a registered optimiser: 'adam', 'rmsprop' or 'sgd'
     g_lr: float = 1e-3  # generator learning rate (Adam's default, as the first tutorial)
     d_lr: float = 1e-3  # discriminator learning rate
     betas: list[float] = field(default_factory=lambda: [0.9, 0.999])  # Adam betas
@@ -61,6 +83,7 @@ class OptimConfig:
     lr_decay_gamma: float = 0.5  # exponential/step: lr is multiplied by this every lr_decay_every iterations
     lr_decay_every: int = 10000  # exponential/step: iterations per gamma factor (exponential decays smoothly)
     lr_decay_end: float = 0.0  # linear: lr at the last iteration, as a fraction of the initial lr
+    momentum: float = 0.0  # sgd / rmsprop momentum
 
 
 @dataclass
@@ -286,6 +309,9 @@ def set_key(cfg: Config, dotted: str, value: Any) -> None:
 
 # ---------------------------------------------------------------------------- validation
 
+NORMS = ("auto", "batch", "instance", "layer", "none")
+REPARAMS = ("none", "spectral", "weight")
+
 # Each rule: (dotted key, predicate, what the value must be). Kept as data so every
 # section's limits are visible in one place and new sections add lines, not code.
 RULES: list[tuple[str, Any, str]] = [
@@ -297,7 +323,24 @@ RULES: list[tuple[str, Any, str]] = [
     ("model.g_hidden", lambda v: all(w >= 1 for w in v), "positive widths"),
     ("model.d_hidden", lambda v: all(w >= 1 for w in v), "positive widths"),
     ("model.init", lambda v: v in ("xavier_normal", "normal_002", "default"), "'xavier_normal', 'normal_002' or 'default'"),
-    ("optim.name", lambda v: v in ("adam",), "'adam'"),
+    ("model.ngf", lambda v: v >= 1, "at least 1"),
+    ("model.ndf", lambda v: v >= 1, "at least 1"),
+    ("model.g_norm", lambda v: v in NORMS, " or ".join(map(repr, NORMS))),
+    ("model.d_norm", lambda v: v in NORMS, " or ".join(map(repr, NORMS))),
+    ("model.g_reparam", lambda v: v in REPARAMS, " or ".join(map(repr, REPARAMS))),
+    ("model.d_reparam", lambda v: v in REPARAMS, " or ".join(map(repr, REPARAMS))),
+    ("model.activation", lambda v: v in ("auto", "relu", "leakyrelu"), "'auto', 'relu' or 'leakyrelu'"),
+    ("model.leaky_slope", lambda v: v is None or 0 <= v < 1, "null or in [0, 1)"),
+    ("model.dropout", lambda v: v is None or 0 <= v < 1, "null or in [0, 1)"),
+    ("model.embed_dim", lambda v: v >= 0, "0 or more"),
+    ("model.code_dim", lambda v: v >= 1, "at least 1"),
+    ("loss.g_form", lambda v: v in ("nonsaturating", "minimax"), "'nonsaturating' or 'minimax'"),
+    ("loss.penalty_weight", lambda v: v >= 0, "0 or more"),
+    ("loss.clip", lambda v: v >= 0, "0 or more"),
+    ("loss.margin", lambda v: v > 0, "positive"),
+    ("loss.pt_weight", lambda v: v >= 0, "0 or more"),
+    ("loss.aux_weight", lambda v: v >= 0, "0 or more"),
+    ("optim.momentum", lambda v: 0 <= v < 1, "in [0, 1)"),
     ("optim.g_lr", lambda v: 0 < v < math.inf, "positive and finite"),
     ("optim.d_lr", lambda v: 0 < v < math.inf, "positive and finite"),
     ("optim.betas", lambda v: len(v) == 2 and all(0 <= b < 1 for b in v), "two numbers in [0, 1)"),
@@ -352,17 +395,26 @@ def validate(cfg: Config) -> None:
     from gankit.losses import LOSSES
     from gankit.models import MODELS
     from gankit.schedules import SCHEDULES
+    from gankit.optim import OPTIMIZERS
+    from gankit.penalties import PENALTIES
 
     for key, ok, must in RULES:
         value = get_key(cfg, key)
         if not ok(value):
             raise ConfigError(f"{key}: {_show(value)} is not allowed (must be {must})")
     for key, registry in (("data.dataset", DATASETS), ("model.name", MODELS), ("loss.name", LOSSES),
-                          ("optim.lr_decay", SCHEDULES)):
+                          ("optim.name", OPTIMIZERS), ("loss.penalty", PENALTIES), ("optim.lr_decay", SCHEDULES)):
         name = get_key(cfg, key)
-        if name not in registry:
+        if name not in registry and not (key == "loss.penalty" and name == "auto"):
             raise ConfigError(f"{key}: unknown {registry.kind} '{name}'{did_you_mean(name, registry.names())}; "
                               f"choose from: {', '.join(registry.names())}")
+    # An objective may need particular model settings (AC-GAN a class head, EBGAN an autoencoder D).
+    for key, value in LOSSES.get(cfg.loss.name).requires.items():
+        if get_key(cfg, key) != value:
+            raise ConfigError(f"loss '{cfg.loss.name}' needs {key}={yaml.safe_dump(value).splitlines()[0]} "
+                              f"(it is {get_key(cfg, key)!r})")
+    if cfg.model.projection and cfg.model.aux_classifier:
+        raise ConfigError("model.projection and model.aux_classifier exclude each other: choose one way to use labels in D")
 
 
 def save(cfg: Config, path: str | Path) -> None:

@@ -12,6 +12,7 @@ import torch
 from gankit.config import Config
 from gankit.distributed import unwrap
 from gankit.images import to_float
+from gankit.optim import make_optimizers  # noqa: F401  (lived here before; kept importable)
 from gankit.runs import sample_z
 from gankit.tricks import Tricks
 
@@ -54,7 +55,8 @@ class GANStep:
         real, fake = self.tricks.d_input(real, real=True), self.tricks.d_input(fake)  # instance noise
         real_out, fake_out = self.D(real, y_real), self.D(fake, y_fake)
         loss = self.obj.d_loss(real_out, fake_out, **self.tricks.targets(real.shape[0], real.device))
-        extra = self.tricks.d_penalties(real, real_out)  # R1
+        extra = {**self.obj.d_extra(self.D, real, fake, y_real, y_fake),  # penalties, class loss
+                 **self.tricks.d_penalties(real, real_out)}  # R1
         return loss + sum(extra.values()), {
             "D_loss": loss.detach(), "D(x)": self.obj.prob(real_out.detach()).mean(),
             "D(G(z))": self.obj.prob(fake_out.detach()).mean(), **_detached(extra)}
@@ -62,9 +64,11 @@ class GANStep:
     def g_loss(self, z, y):
         # D's grads from this loss are never used (the eager path zeroes them before the next D
         # step), so the plain D runs: under DDP no all-reduce is spent on them.
+        D = unwrap(self.D)
         fake = self.G(z, y)
-        loss = self.obj.g_loss(unwrap(self.D)(self.tricks.d_input(fake), y))
-        extra = self.tricks.g_terms(fake, z)  # mode seeking
+        loss = self.obj.g_loss(D(self.tricks.d_input(fake), y))
+        extra = {**self.obj.g_extra(D, fake, y),  # e.g. pulling-away term, class loss
+                 **self.tricks.g_terms(fake, z)}  # mode seeking
         return loss + sum(extra.values()), {"G_loss": loss.detach(), **_detached(extra)}
 
     def update(self, opt, loss_fn, *args):
@@ -79,7 +83,9 @@ class GANStep:
 
     def d_step(self, real, y_real):
         z, y_fake = self.noise(real.shape[0], real.device)
-        return self.update(self.opt_d, self.d_loss, real, y_real, z, y_fake)
+        stats = self.update(self.opt_d, self.d_loss, real, y_real, z, y_fake)
+        self.obj.after_d_step(unwrap(self.D))  # e.g. WGAN's weight clipping (eager and compiled alike)
+        return stats
 
     def g_step(self, n: int, device):
         z, y = self.noise(n, device)
@@ -96,10 +102,3 @@ class GANStep:
 
 def _detached(terms: dict) -> dict:
     return {k: v.detach() for k, v in terms.items()}
-
-
-def make_optimizers(cfg: Config, G, D):
-    o = cfg.optim
-    opt_g = torch.optim.Adam(G.parameters(), lr=o.g_lr, betas=tuple(o.betas))
-    opt_d = torch.optim.Adam(D.parameters(), lr=o.d_lr, betas=tuple(o.betas))
-    return opt_g, opt_d

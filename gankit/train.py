@@ -31,7 +31,8 @@ from gankit.metrics.monitor import TrainingEval
 from gankit.models import build_models
 from gankit.runs import MetricsLog, RunDir, RunningMeans, TextLog, sample_z
 from gankit.signals import GracefulStop
-from gankit.step import BatchSampler, GANStep, make_optimizers
+from gankit.optim import make_optimizers
+from gankit.step import BatchSampler, GANStep
 from gankit.tblog import open_writer
 from gankit.tricks import wrap_discriminator
 

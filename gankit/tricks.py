@@ -20,6 +20,7 @@ from torch import nn
 
 from gankit.config import Config, ConfigError, TricksConfig
 from gankit.ema import EMA
+from gankit.penalties import r1_of
 from gankit.schedules import build_schedulers
 
 # ---------------------------------------------------------------------------- labels (BCE targets)
@@ -175,16 +176,32 @@ def wrap_discriminator(cfg: Config, D: nn.Module) -> nn.Module:
     if t.d_noise_layers > 0:
         D = add_noise_layers(D, t.d_noise_layers)
     extras = _minibatch_extras(t, D.feature_dim)
+    if extras and not _has_head(D):
+        raise ConfigError("tricks.minibatch_discrimination/minibatch_stddev feed D's score head; "
+                          f"model '{cfg.model.name}' has none (its D scores the input directly)")
     return BatchFeatureD(D, extras) if extras else D
+
+
+def _has_head(D: nn.Module) -> bool:
+    """False for discriminators whose score is not head(features) (EBGAN's autoencoder)."""
+    try:
+        D.head(torch.zeros(2, D.feature_dim), None)
+    except NotImplementedError:
+        return False
+    except Exception:  # a conditional head wants labels: it exists
+        pass
+    return True
 
 
 # ---------------------------------------------------------------------------- extra loss terms
 
 
 def r1_penalty(real: torch.Tensor, real_out: torch.Tensor, gamma: float) -> torch.Tensor:
-    """gamma/2 * E ||grad_x D(x)||^2 on real data (Mescheder et al. 2018); ``real`` must require grad."""
-    (grad,) = torch.autograd.grad(real_out.sum(), real, create_graph=True)
-    return 0.5 * gamma * grad.square().flatten(1).sum(1).mean()
+    """gamma/2 * E ||grad_x D(x)||^2 on real data (Mescheder et al. 2018); ``real`` must require grad.
+
+    The same penalty as ``loss.penalty=r1`` (gankit/penalties.py), reusing the D step's forward.
+    """
+    return gamma * r1_of(real, real_out)
 
 
 def mode_seeking_loss(fake: torch.Tensor, z: torch.Tensor, eps: float = 1e-5) -> torch.Tensor:

@@ -8,14 +8,16 @@ Every discriminator also exposes ``D.features(x, y) -> [B, F]`` (the penultimate
 representation, width ``D.feature_dim``) and ``D.head(h, y) -> [B]``, with
 ``D(x, y) == D.head(D.features(x, y), y)``. Objectives and tricks that need more than
 the score (AC-GAN's class head, projection, minibatch discrimination, the pulling-away
-term) build on these two instead of reaching into a model's layers.
+term) build on these two instead of reaching into a model's layers. The one exception
+is EBGAN's autoencoder discriminator: its output (an energy) needs the input image, so
+it has ``features`` (the code) but no ``head``.
 Generators expose ``G.z_dim``, ``G.shape`` (C, H, W) and ``G.num_classes``.
 """
 from gankit.registry import Registry
 
 MODELS: Registry = Registry("model")
 
-from gankit.models import mlp  # noqa: E402,F401  (registers itself)
+from gankit.models import mlp, dcgan, keras_dcgan, ebgan  # noqa: E402,F401  (register themselves)
 
 
 def build_models(cfg, shape, num_classes: int = 0):

@@ -27,6 +27,11 @@ def init_weights(module: nn.Module, scheme: str) -> None:
             nn.init.zeros_(m.bias)
 
 
+def background(data_range: str) -> float:
+    """The value of a black pixel: what conv models pad images with."""
+    return 0.0 if data_range == "unit" else -1.0
+
+
 def one_hot(y: torch.Tensor | None, num_classes: int, like: torch.Tensor) -> torch.Tensor | None:
     if not num_classes:
         return None

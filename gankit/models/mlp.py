@@ -1,4 +1,10 @@
-"""The vanilla GAN's multilayer perceptrons (first tutorial: G 100-128-784, D 784-128-1)."""
+"""The vanilla GAN's multilayer perceptrons (first tutorial: G 100-128-784, D 784-128-1).
+
+Knobs: model.g_hidden/d_hidden (widths and depth), g_norm/d_norm (auto: none),
+activation (auto: relu), leaky_slope, dropout (D, after each hidden activation),
+g_reparam/d_reparam. Conditional: one-hot (or embedded) label concatenated to z; D takes
+the one-hot label with the image, or uses a projection / class head (conditional.py).
+"""
 from __future__ import annotations
 
 import math
@@ -7,57 +13,62 @@ import torch
 from torch import nn
 
 from gankit.models import MODELS
-from gankit.models.common import init_weights, one_hot, output_activation
+from gankit.models.common import init_weights, output_activation
+from gankit.models.conditional import Discriminator, LabelInput, label_mode
+from gankit.models.layers import activation, apply_reparam, norm_layer, resolve
 
 
-def _mlp(sizes: list[int]) -> nn.Sequential:
+def _hidden(sizes: list[int], norm: str, act: str, slope: float, dropout: float = 0.0) -> nn.Sequential:
+    """Linear -> norm -> activation (-> dropout) for each consecutive pair of sizes."""
     layers: list[nn.Module] = []
-    for i, (a, b) in enumerate(zip(sizes[:-1], sizes[1:])):
-        layers.append(nn.Linear(a, b))
-        if i < len(sizes) - 2:
-            layers.append(nn.ReLU())
+    for a, b in zip(sizes[:-1], sizes[1:]):
+        layers += [nn.Linear(a, b, bias=norm == "none"), norm_layer(norm, b, dims=1), activation(act, slope)]
+        if dropout:
+            layers.append(nn.Dropout(dropout))
     return nn.Sequential(*layers)
 
 
 class MLPGenerator(nn.Module):
-    def __init__(self, z_dim: int, hidden: list[int], shape: tuple, data_range: str, num_classes: int = 0):
+    def __init__(self, z_dim: int, hidden: list[int], shape: tuple, data_range: str, num_classes: int = 0,
+                 norm: str = "none", act: str = "relu", slope: float = 0.2, embed_dim: int = 0):
         super().__init__()
         self.z_dim, self.shape, self.num_classes = z_dim, shape, num_classes
-        self.net = _mlp([z_dim + num_classes, *hidden, math.prod(shape)])
+        self.label = LabelInput(num_classes, embed_dim) if num_classes else None
+        width = z_dim + (self.label.dim if self.label else 0)
+        self.net = nn.Sequential(_hidden([width, *hidden], norm, act, slope), nn.Linear(hidden[-1], math.prod(shape)))
         self.out = output_activation(data_range)
 
     def forward(self, z: torch.Tensor, y: torch.Tensor | None = None) -> torch.Tensor:
-        if self.num_classes:
-            z = torch.cat([z, one_hot(y, self.num_classes, z)], dim=1)
+        if self.label is not None:
+            z = torch.cat([z, self.label(y, z)], dim=1)
         return self.out(self.net(z)).view(z.shape[0], *self.shape)
 
 
-class MLPDiscriminator(nn.Module):
-    def __init__(self, hidden: list[int], shape: tuple, num_classes: int = 0):
-        super().__init__()
-        self.num_classes = num_classes
-        self.body = nn.Sequential(_mlp([math.prod(shape) + num_classes, *hidden]), nn.ReLU())
-        self.feature_dim = hidden[-1]
-        self.head_layer = nn.Linear(hidden[-1], 1)
+class MLPDiscriminator(Discriminator):
+    def __init__(self, hidden: list[int], shape: tuple, num_classes: int = 0, mode: str | None = None,
+                 norm: str = "none", act: str = "relu", slope: float = 0.2, dropout: float = 0.0):
+        super().__init__(hidden[-1], num_classes, mode)
+        self.label = LabelInput(num_classes) if mode == "input" else None
+        width = math.prod(shape) + (num_classes if self.label else 0)
+        self.body = _hidden([width, *hidden], norm, act, slope, dropout)
 
     def features(self, x: torch.Tensor, y: torch.Tensor | None = None) -> torch.Tensor:
         h = x.flatten(1)
-        if self.num_classes:
-            h = torch.cat([h, one_hot(y, self.num_classes, h)], dim=1)
+        if self.label is not None:
+            h = torch.cat([h, self.label(y, h)], dim=1)
         return self.body(h)
-
-    def head(self, h: torch.Tensor, y: torch.Tensor | None = None) -> torch.Tensor:
-        return self.head_layer(h).squeeze(1)
-
-    def forward(self, x: torch.Tensor, y: torch.Tensor | None = None) -> torch.Tensor:
-        return self.head(self.features(x, y), y)
 
 
 @MODELS.register("mlp")
 def build(cfg, shape, num_classes=0):
     """multilayer perceptrons (vanilla GAN; widths from model.g_hidden / model.d_hidden)"""
-    g = MLPGenerator(cfg.model.z_dim, cfg.model.g_hidden, shape, cfg.data.range, num_classes)
-    d = MLPDiscriminator(cfg.model.d_hidden, shape, num_classes)
-    init_weights(g, cfg.model.init)
-    init_weights(d, cfg.model.init)
+    m = cfg.model
+    act, slope = resolve(m.activation, "relu"), resolve(m.leaky_slope, 0.2)
+    g = MLPGenerator(m.z_dim, m.g_hidden, shape, cfg.data.range, num_classes,
+                     resolve(m.g_norm, "none"), act, slope, m.embed_dim)
+    d = MLPDiscriminator(m.d_hidden, shape, num_classes, label_mode(cfg, num_classes),
+                         resolve(m.d_norm, "none"), act, slope, resolve(m.dropout, 0.0))
+    for net, reparam in ((g, m.g_reparam), (d, m.d_reparam)):
+        init_weights(net, m.init)
+        apply_reparam(net, reparam)
     return g, d

@@ -1,0 +1,50 @@
+"""Energy-based GAN (Zhao, Mathieu & LeCun 2017).
+
+D is an autoencoder and its output is an energy, the per-sample reconstruction error
+E(x) (low on data). With margin m:
+    L_D = E(x) + [m - E(G(z))]+        L_G = E(G(z))  (+ pulling-away term)
+The hinge is applied per sample, before the mean, as in the paper: a batch mean inside
+the hinge lets a few high-energy fakes switch the margin off for the whole batch.
+The pulling-away term (PT) pushes the encoder's codes S of a fake batch apart:
+    PT = 1 / (N (N-1)) sum_{i != j} (s_i . s_j / (|s_i| |s_j|))^2
+"""
+from __future__ import annotations
+
+import torch
+import torch.nn.functional as F
+
+from gankit.losses import LOSSES
+from gankit.losses.base import Identity, Objective
+
+
+def margin_term(fake_energy: torch.Tensor, margin: float) -> torch.Tensor:
+    """mean over samples of [m - E(G(z))]+ (zero once every fake has energy >= m)."""
+    return F.relu(margin - fake_energy).mean()
+
+
+def pulling_away(codes: torch.Tensor) -> torch.Tensor:
+    """Mean squared cosine similarity between distinct codes of one batch."""
+    s = F.normalize(codes.flatten(1), dim=1)
+    n = s.shape[0]
+    if n < 2:
+        return s.new_zeros(())
+    cos2 = (s @ s.T).pow(2)
+    return (cos2.sum() - cos2.diagonal().sum()) / (n * (n - 1))
+
+
+@LOSSES.register("ebgan")
+class EBGAN(Identity, Objective):
+    """energy-based: autoencoder D, margin loss.margin, pulling-away weight loss.pt_weight"""
+
+    requires = {"model.name": "ebgan"}
+    real_high = False  # energies: low on data
+
+    def d_loss(self, real_out, fake_out):
+        return real_out.mean() + margin_term(fake_out, getattr(self.cfg, "margin", 1.0))
+
+    def g_loss(self, fake_out):
+        return fake_out.mean()
+
+    def g_extra(self, D, fake, y_fake):
+        w = getattr(self.cfg, "pt_weight", 0.0)
+        return {"PT": w * pulling_away(D.features(fake, y_fake))} if w > 0 else {}

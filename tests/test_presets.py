@@ -1,0 +1,82 @@
+"""Presets: the exact names others script against, and every one of them trains."""
+import math
+
+import numpy as np
+import pytest
+import torch
+
+from gankit import config as C
+from gankit.cli import main
+from gankit.runs import read_metrics
+
+REQUIRED = {"vanilla", "vanilla-minimax", "fgan-tv", "fgan-kl", "fgan-reverse-kl", "fgan-pearson", "fgan-hellinger",
+            "fgan-js", "ebgan", "dcgan", "dcgan-torch", "wgan", "wgan-gp", "lsgan", "hinge", "cgan", "acgan"}
+
+
+def test_every_required_preset_exists():
+    assert REQUIRED <= set(C.preset_names())
+
+
+@pytest.mark.parametrize("name", C.preset_names())
+@pytest.mark.parametrize("dataset", ["mnist", "fashion-mnist"])
+def test_preset_selectable_on_both_datasets(name, dataset):
+    cfg = C.load_preset(name, [f"data.dataset={dataset}"])
+    assert cfg.data.dataset == dataset and cfg.preset == name
+    assert C.preset_description(name)
+
+
+def test_presets_say_what_the_tutorials_say():
+    f = C.load_preset("fgan-kl")
+    assert (f.train.batch_size, f.model.z_dim, f.model.g_hidden, f.model.d_hidden) == (32, 10, [128], [128])
+    k = C.load_preset("dcgan")
+    assert k.model.name == "keras-dcgan" and k.train.batch_size == 128
+    assert (k.optim.g_lr, k.optim.d_lr) == (2e-4, 2e-5)
+    r = C.load_preset("dcgan-radford")
+    assert (r.optim.g_lr, r.optim.d_lr, r.optim.betas[0]) == (2e-4, 2e-4, 0.5)
+    w = C.load_preset("wgan")
+    assert (w.train.d_steps, w.optim.name, w.optim.d_lr, w.loss.clip) == (5, "rmsprop", 5e-5, 0.01)
+    gp = C.load_preset("wgan-gp")
+    assert (gp.train.d_steps, gp.optim.name, gp.optim.d_lr, gp.optim.betas, gp.loss.penalty_weight) == \
+        (5, "adam", 1e-4, [0.0, 0.9], 10.0)
+    assert gp.model.d_norm in ("layer", "none")  # a per-sample penalty needs a per-sample critic
+    assert C.load_preset("cgan").model.conditional and C.load_preset("acgan").model.aux_classifier
+    for name in REQUIRED:
+        assert f"fgan-{name[5:]}" == name or not name.startswith("fgan-")
+        if name.startswith("fgan-"):
+            assert C.load_preset(name).loss.name == name
+
+
+@pytest.fixture
+def fast_data(monkeypatch, mnist_small):
+    """Every training below reads the same in-memory MNIST instead of re-reading the files,
+    on one thread: batches of 8 gain nothing from more, and a busy CI box loses a lot."""
+    monkeypatch.setattr("gankit.train.load_dataset", lambda *a, **k: mnist_small)
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(threads)
+
+
+@pytest.mark.parametrize("name", C.preset_names())
+def test_every_preset_trains_briefly_with_finite_losses(name, tmp_path, fast_data):
+    run = tmp_path / name
+    assert main(["train", name, "--run-dir", str(run), "--steps", "12", "--no-progress",
+                 "--set", "train.batch_size=8", "--set", "train.log_every=4", "--set", "train.sample_every=12"]) == 0
+    rows = read_metrics(run / "metrics.jsonl")
+    assert [r["step"] for r in rows] == [4, 8, 12]
+    for r in rows:
+        for key, value in r.items():
+            assert isinstance(value, (int, float)) and math.isfinite(value), (key, value)
+    assert (run / "final.png").is_file()
+
+
+@pytest.mark.parametrize("name", [n for n in C.preset_names() if C.load_preset(n).model.conditional])
+def test_conditional_presets_sample_the_requested_label(name, tmp_path, fast_data):
+    run = tmp_path / name
+    assert main(["train", name, "--run-dir", str(run), "--steps", "3", "--no-progress",
+                 "--set", "train.batch_size=8"]) == 0
+    out = tmp_path / "three.npz"
+    assert main(["sample", str(run), "--n", "20", "--label", "3", "--out", str(out)]) == 0
+    with np.load(out) as z:
+        assert z["images"].shape == (20, 28, 28) and z["labels"].tolist() == [3] * 20
+    assert main(["sample", str(run), "--n", "5", "--label", "10", "--out", str(out)]) == 2
