@@ -82,12 +82,12 @@ def parse_entry(text: str) -> Entry:
 def resolve(entry: Entry, seed: int, dataset: str | None, steps: int | None, time_budget: float | None,
             eval_every: int, eval_n: int, extra=()) -> config_mod.Config:
     """The config one arena run trains: the entry's, with the arena's budget, seed and eval cadence."""
-    forced = [*extra, f"train.seed={seed}", f"eval.every={eval_every}", f"eval.n={eval_n}",
+    forced = [f"train.seed={seed}", f"eval.every={eval_every}", f"eval.n={eval_n}",
               f"train.steps={steps if steps is not None else UNBOUNDED_STEPS}"]
     if dataset:
         forced.insert(0, f"data.dataset={dataset}")
     try:
-        return config_mod.load_preset(entry.preset, [*entry.overrides, *forced])
+        return config_mod.load_preset(entry.preset, [*extra, *entry.overrides, *forced])
     except ConfigError as e:
         raise ConfigError(f"arena config '{entry.label}': {e}") from None
 
@@ -163,7 +163,7 @@ def run_arena(configs: list[str], out: str | Path, *, dataset: str | None = None
               extra=(), log=print) -> dict:
     """Train and score every configuration x seed; write arena.json and the report.
 
-    ``extra`` overrides go into every configuration (e.g. ``train.threads=1``).
+    ``extra`` overrides go into every configuration before its own (``--set train.compile=false``).
     """
     if steps is None and time_budget is None:
         raise ConfigError("arena needs a budget: --steps N or --time-budget S")
@@ -181,7 +181,7 @@ def run_arena(configs: list[str], out: str | Path, *, dataset: str | None = None
     out.mkdir(parents=True, exist_ok=True)
     budget = {"steps": steps} if steps is not None else {"time_budget_s": time_budget}
     doc = {"dataset": plan[0][2].data.dataset, "seeds": seeds, "budget": budget, "eval_n": eval_n,
-           "eval_every": every, "rank_by": RANK_BY, "configs": []}
+           "eval_every": every, "set": list(extra), "rank_by": RANK_BY, "configs": []}
     by_label: dict[str, dict] = {}
     for i, (entry, seed, cfg) in enumerate(plan, 1):
         if entry.label not in by_label:
@@ -328,7 +328,8 @@ def write_report(out: str | Path) -> Path:
     lines = [f"# Arena on {doc['dataset']}", "",
              f"Budget per run: {what}; {doc['seeds']} seed(s) per configuration; metrics on "
              f"{doc['eval_n']} generated samples against as many test images; FID tracked every "
-             f"{doc['eval_every']} iterations. Ranked by mean {RANK_BY}; ± is the sd over seeds.", "",
+             f"{doc['eval_every']} iterations. Ranked by mean {RANK_BY}; ± is the sd over seeds."
+             + (f" Every configuration also had `{' '.join(doc['set'])}`." if doc.get("set") else ""), "",
              table(doc), "", "![grids](grids.png)", "", "![FID during training](fid_curves.png)", ""]
     path = out / "arena.md"
     path.write_text("\n".join(lines))

@@ -289,7 +289,8 @@ def _add_arena(sub):
     p.add_argument("--eval-n", type=int, default=2000, help="samples scored per evaluation (default 2000)")
     p.add_argument("--eval-every", type=int, help="FID every K iterations (default steps/6, or 100 under a time budget)")
     p.add_argument("--data-dir", help="folder holding the dataset files")
-    p.add_argument("--threads", type=int, help="CPU threads per run (sets train.threads; 1 suits a busy shared CPU)")
+    p.add_argument("--set", dest="overrides", action="append", default=[], metavar="KEY=VALUE",
+                   help="override a key in every configuration (a CONFIG's own overrides win), repeatable")
     p.add_argument("--progress", action="store_true", help="a progress bar per run")
 
 
@@ -298,14 +299,13 @@ def cmd_arena(args) -> int:
 
     if args.steps is None and args.time_budget is None:
         args.time_budget = 60.0
-    for flag, value in (("--steps", args.steps), ("--time-budget", args.time_budget), ("--eval-every", args.eval_every),
-                        ("--threads", args.threads)):
+    for flag, value in (("--steps", args.steps), ("--time-budget", args.time_budget), ("--eval-every", args.eval_every)):
         if value is not None and value <= 0:
             raise ConfigError(f"{flag} must be positive")
     doc = run_arena(args.configs, args.out, dataset=args.dataset, seeds=args.seeds, steps=args.steps,
                     time_budget=args.time_budget, eval_n=args.eval_n, eval_every=args.eval_every,
                     data_dir=args.data_dir, progress=args.progress,
-                    extra=[f"train.threads={args.threads}"] if args.threads else ())
+                    extra=args.overrides)
     configs = {c["label"]: c for c in doc["configs"]}
     for i, label in enumerate(rank(doc), 1):
         fid = configs[label]["summary"].get("fid")
