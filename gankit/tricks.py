@@ -21,6 +21,7 @@ from torch import nn
 from gankit.config import Config, ConfigError, TricksConfig
 from gankit.ema import EMA
 from gankit.penalties import r1_of
+from gankit.runs import sample_z
 from gankit.schedules import build_schedulers
 
 # ---------------------------------------------------------------------------- labels (BCE targets)
@@ -238,8 +239,18 @@ class Tricks:
         if self.labels and not getattr(objective, "soft_targets", False):
             raise ConfigError(f"tricks.label_smoothing/fake_label/label_flip/noisy_labels change BCE targets; "
                               f"loss '{cfg.loss.name}' has none (use nonsaturating or minimax, or turn them off)")
-        self.ema = EMA(G, self.t.ema) if self.t.ema > 0 else None
+        self.ema = EMA(G, self.t.ema, noise=self._latents(cfg, G), seed=cfg.train.seed) if self.t.ema > 0 else None
         self.schedulers = build_schedulers(cfg, opt_g, opt_d)
+
+    @staticmethod
+    def _latents(cfg: Config, G: nn.Module):
+        """(z, y) batches for the EMA's BatchNorm statistics, drawn like the training noise."""
+        def noise(n: int, gen: torch.Generator):
+            device = gen.device
+            z = sample_z(n, G.z_dim, cfg.model.z_dist, gen, device)
+            k = getattr(G, "num_classes", 0)
+            return z, (torch.randint(k, (n,), generator=gen, device=device) if k else None)
+        return noise
 
     # -- D step
     def d_input(self, x: torch.Tensor, real: bool = False) -> torch.Tensor:
@@ -308,7 +319,7 @@ class Tricks:
 
     def sampling_generator(self, G: nn.Module) -> nn.Module:
         """The network to draw grids and evaluation samples from: the EMA when kept."""
-        return self.ema.model if self.ema is not None else G
+        return self.ema.sampler() if self.ema is not None else G
 
     # -- checkpoints
     def stateful(self) -> dict:

@@ -114,3 +114,35 @@ def test_r1_penalty_registry_matches_the_trick():
 def test_label_tricks_are_refused_for_objectives_without_bce_targets(loss):
     with pytest.raises(ConfigError, match="BCE targets"):
         step_for(cfg_for("mlp", "tricks.label_smoothing=0.9", loss=loss))
+
+
+def test_ema_recomputes_batchnorm_statistics_for_the_average():
+    """The average must not be sampled with G's running statistics (grey, washed-out images)."""
+    from gankit.ema import EMA
+    from gankit.runs import sample_z
+
+    cfg = cfg_for("dcgan")
+    torch.manual_seed(0)
+    G, _ = build_models(cfg, SHAPE, 0)
+    G.train()
+    ema = EMA(G, 0.5, noise=lambda n, gen: (sample_z(n, G.z_dim, "normal", gen), None), stat_batches=4,
+              stat_batch_size=256)
+    with torch.no_grad():
+        for p in G.parameters():  # G moves far from the average; its running stats follow G
+            p.mul_(3.0)
+        for _ in range(20):
+            G(torch.randn(64, G.z_dim))
+    ema.update(G)
+    avg = ema.sampler()
+    bn = [m for m in avg.modules() if isinstance(m, nn.BatchNorm2d)]
+    g_bn = [m for m in G.modules() if isinstance(m, nn.BatchNorm2d)]
+    assert bn and not torch.allclose(bn[0].running_var, g_bn[0].running_var, rtol=0.1)
+    # In eval mode, the average with its standing statistics matches its own train-mode (batch) output.
+    z = torch.randn(512, G.z_dim)
+    with torch.no_grad():
+        eval_out = avg(z)
+        avg.train()
+        batch_out = avg(z)
+        avg.eval()
+    assert (eval_out - batch_out).abs().mean() < 0.05
+    assert set(ema.state_dict()) == set(G.state_dict())
