@@ -233,7 +233,7 @@ def _cell(summary: dict, key: str, digits: int) -> str:
 def table(doc: dict) -> str:
     """The ranked markdown table: mean ± sd over seeds."""
     present = [k for k in TABLE_METRICS if any(k in c.get("summary", {}) for c in doc["configs"])]
-    digits = {"fid": 2, "kid": 4}
+    digits = {"fid": 1, "kid": 2}
     head = ["#", "configuration"] + [f"{k} {'↓' if TABLE_METRICS[k] else '↑'}" for k in present] + ["steps", "seconds"]
     lines = ["| " + " | ".join(head) + " |", "|" + "---|" * len(head)]
     configs = {c["label"]: c for c in doc["configs"]}
