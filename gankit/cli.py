@@ -1,4 +1,10 @@
-"""The ``gankit`` command line: parse, call, print. Usage errors exit 2 with one line."""
+"""The ``gankit`` command line: parse, call, print.
+
+Exit codes: 0 done; 1 a checkpoint could not be written (disk full, ...), the previous
+one intact; 2 bad input (config, data, checkpoint), one line on stderr, nothing written;
+3 training diverged and ``train.on_divergence`` (or ``train.max_rollbacks``) stopped it;
+130 / 143 stopped by SIGINT / SIGTERM after writing a checkpoint.
+"""
 from __future__ import annotations
 
 import argparse
@@ -6,9 +12,10 @@ import json
 import sys
 
 from gankit import __version__
-from gankit.checkpoint import CheckpointError
+from gankit.checkpoint import CheckpointError, CheckpointWriteError
 from gankit.config import ConfigError
 from gankit.data import DataError
+from gankit.divergence import DivergenceError
 
 
 class _Parser(argparse.ArgumentParser):
@@ -27,17 +34,20 @@ def _add_train(sub):
     p.add_argument("--seed", type=int, help="random seed (overrides train.seed)")
     p.add_argument("--set", dest="overrides", action="append", default=[], metavar="KEY=VALUE",
                    help="override any config key, e.g. --set train.batch_size=64 (repeatable)")
-    p.add_argument("--resume", metavar="RUN_DIR", help="continue a run from its last checkpoint")
+    p.add_argument("--resume", metavar="RUN_DIR", help="continue a run from its last checkpoint "
+                   "(also automatic when --run-dir holds a run of the same config)")
     p.add_argument("--no-progress", action="store_true", help="no progress bar")
 
 
 def cmd_train(args) -> int:
     from gankit import config as C
+    from gankit.resume import should_resume
     from gankit.runs import RunDir, default_run_dir
+    from gankit.signals import exit_code
     from gankit.train import train
 
-    if args.resume and args.preset:
-        raise ConfigError("give either a PRESET or --resume RUN_DIR, not both")
+    if args.resume and (args.preset or args.run_dir):
+        raise ConfigError("give either a PRESET [--run-dir DIR] or --resume RUN_DIR, not both")
     if args.resume:
         run = RunDir(args.resume)
         if not run.exists():
@@ -56,11 +66,24 @@ def cmd_train(args) -> int:
             if flag is not None:
                 overrides.insert(0, f"{key}={flag}")
         cfg = C.load_preset(args.preset, overrides)
-        run_dir, resume = (args.run_dir or default_run_dir(cfg)), False
+        run_dir = args.run_dir or default_run_dir(cfg)
+        resume = should_resume(cfg, run_dir)
     if args.time_budget is not None and args.time_budget <= 0:
         raise ConfigError("--time-budget must be positive")
-    result = train(cfg, run_dir, resume=resume, time_budget=args.time_budget,
-                   progress=not args.no_progress, data_dir=args.data_dir)
+    from gankit import distributed
+
+    # Under torchrun each process is one rank; errors name the rank, the group is torn down.
+    with distributed.session(cfg.train.device, passthrough=(ConfigError, DataError, CheckpointError)):
+        result = train(cfg, run_dir, resume=resume, time_budget=args.time_budget,
+                       progress=not args.no_progress, data_dir=args.data_dir)
+    if result.stopped_by in ("SIGINT", "SIGTERM"):
+        if distributed.rank_from_env() == 0:
+            print(f"gankit: stopped by {result.stopped_by} at step {result.step}; checkpoint "
+                  f"{result.run_dir}/checkpoints/last.pt; continue with: gankit train --resume {result.run_dir}",
+                  file=sys.stderr)
+        return exit_code(result.stopped_by)
+    if distributed.rank_from_env() != 0:
+        return 0
     m = result.last_metrics
     losses = " ".join(f"{k}={v:.3f}" for k, v in m.items() if k not in ("step", "elapsed_s"))
     print(f"done: {result.step} steps in {result.elapsed_s:.0f}s ({result.stopped_by}); {losses}; "
@@ -99,12 +122,13 @@ def cmd_list(args) -> int:
     from gankit.config import preset_description, preset_names
     from gankit.data import DATASETS
     from gankit.losses import LOSSES
+    from gankit.metrics import METRICS
     from gankit.models import MODELS
     from gankit.optim import OPTIMIZERS
     from gankit.penalties import PENALTIES
 
     table = {"presets": {n: preset_description(n) for n in preset_names()}}
-    for key, reg in (("losses", LOSSES), ("models", MODELS), ("datasets", DATASETS),
+    for key, reg in (("losses", LOSSES), ("models", MODELS), ("datasets", DATASETS), ("metrics", METRICS),
                      ("optimizers", OPTIMIZERS), ("penalties", PENALTIES)):
         table[key] = {n: reg.doc(n) for n in reg.names()}
     if args.json:
@@ -118,7 +142,144 @@ def cmd_list(args) -> int:
     return 0
 
 
-COMMANDS = {"train": (_add_train, cmd_train), "sample": (_add_sample, cmd_sample), "list": (_add_list, cmd_list)}
+def _add_eval(sub):
+    p = sub.add_parser("eval", help="score a run or a samples .npz against the test split (FID, KID, PRDC, ...)")
+    p.add_argument("path", help="a run folder or a samples .npz ('gankit sample' format)")
+    p.add_argument("--dataset", help="dataset to compare with (default: the run's; mnist for a .npz)")
+    p.add_argument("--n", type=int, default=10000, help="number of generated samples (default 10000)")
+    p.add_argument("--json", action="store_true", help="print one JSON object instead of the table")
+    p.add_argument("--seed", type=int, default=0, help="seed for sampling and metric subsets")
+    p.add_argument("--checkpoint", default="last", help="which checkpoint of a run: last or best")
+    p.add_argument("--data-dir", help="folder holding the dataset files")
+    p.add_argument("--inception", metavar="PATH", help="Inception weights file for the standard FID")
+    p.add_argument("--no-plots", action="store_true", help="for a run: skip the pictures (GIF, curves, ...)")
+
+
+def cmd_eval(args) -> int:
+    from gankit.metrics.evaluate import evaluate_path, write_json
+    from gankit.metrics.report import format_table
+
+    if args.n < 10:
+        raise ConfigError("--n must be at least 10")
+    result = evaluate_path(args.path, args.dataset, args.n, args.data_dir, seed=args.seed,
+                           checkpoint=args.checkpoint, inception=args.inception)
+    if "run" in result:
+        write_json(result, f"{args.path}/eval.json")
+        if not args.no_plots:
+            from gankit.plots import make_all
+
+            result["plots"] = [str(p) for p in make_all(args.path, data_dir=args.data_dir)]
+    print(json.dumps(result) if args.json else format_table(result))
+    return 0
+
+
+def _add_export(sub):
+    p = sub.add_parser("export", help="write the generator's weights and config to a .safetensors file")
+    p.add_argument("run_dir")
+    p.add_argument("--out", help="output file (default RUN_DIR/generator.safetensors)")
+    p.add_argument("--checkpoint", default="last", help="which checkpoints/NAME.pt to export (default last)")
+
+
+def cmd_export(args) -> int:
+    from pathlib import Path
+
+    from gankit.export import export_generator
+
+    out = export_generator(args.run_dir, args.out or Path(args.run_dir) / "generator.safetensors",
+                           checkpoint=args.checkpoint)
+    print(f"wrote {out}")
+    return 0
+
+
+def _add_bench(sub):
+    cases = "mlp-128,mlp-64,dcgan-128"  # gankit.fast.bench.CASES (not imported here: it pulls in torch)
+    p = sub.add_parser("bench", help="steps/s of gankit's step against the tutorial loop, interleaved")
+    p.add_argument("--device", default="auto", help="'auto' (cuda when available), 'cpu', 'cuda', ...")
+    p.add_argument("--cases", default=cases, help=f"comma-separated, from: {cases}")
+    p.add_argument("--rounds", type=int, default=7, help="interleaved rounds; figures are medians")
+    p.add_argument("--chunk-s", type=float, default=0.5, help="seconds per timed chunk")
+    p.add_argument("--data-dir", help="folder holding mnist/ (random bytes of MNIST's shape when absent)")
+    p.add_argument("--set", dest="overrides", action="append", default=[], metavar="KEY=VALUE",
+                   help="config override for gankit's side, e.g. --set train.precision=fp32")
+    p.add_argument("--no-sampling", action="store_true", help="skip the sampling-speed figure")
+    p.add_argument("--json", help="also write the results here")
+
+
+def cmd_bench(args) -> int:
+    from gankit.fast.bench import CASES, run, table
+
+    cases = [c.strip() for c in args.cases.split(",") if c.strip()]
+    unknown = [c for c in cases if c not in CASES]
+    if unknown or args.rounds < 1:
+        raise ConfigError(f"--cases: unknown {unknown}; choose from {', '.join(CASES)}" if unknown
+                          else "--rounds must be at least 1")
+    result = run(args.device, cases, args.rounds, args.chunk_s, args.data_dir, args.overrides,
+                 sampling=not args.no_sampling, log=lambda m: print(m, file=sys.stderr, flush=True))
+    result["command"] = "gankit bench " + " ".join(sys.argv[2:] if sys.argv[1:2] == ["bench"] else [])
+    print(table(result))
+    if args.json:
+        with open(args.json, "w") as f:
+            json.dump(result, f, indent=1)
+    return 0
+
+
+def _add_report(sub):
+    p = sub.add_parser("report", help="write RUN_DIR/report.html, one self-contained page (opens offline)")
+    p.add_argument("run_dir")
+    p.add_argument("--out", help="where to write the page (default RUN_DIR/report.html)")
+
+
+def cmd_report(args) -> int:
+    from gankit.report import write_report
+    from gankit.runs import RunDir
+
+    if not RunDir(args.run_dir).exists():
+        raise ConfigError(f"{args.run_dir}: not a gankit run (no config.yaml)")
+    out = write_report(args.run_dir, args.out)
+    print(f"wrote {out} ({out.stat().st_size / 1e6:.1f} MB)")
+    return 0
+
+
+def _add_serve(sub):
+    p = sub.add_parser("serve", help="explore a trained generator in the browser (local web app)")
+    p.add_argument("run_dir")
+    p.add_argument("--port", type=int, default=8000, help="port to listen on (default 8000; 0 = any free port)")
+    p.add_argument("--host", default="127.0.0.1",
+                   help="address to bind (default 127.0.0.1: this machine only; 0.0.0.0 exposes it to the network)")
+    p.add_argument("--device", default="cpu", help="where the generator runs (cpu, cuda, ...)")
+    p.add_argument("--verbose", action="store_true", help="log every request")
+
+
+def cmd_serve(args) -> int:
+    import errno
+
+    from gankit.runs import RunDir
+    from gankit.serve import make_server
+
+    if not RunDir(args.run_dir).exists():
+        raise ConfigError(f"{args.run_dir}: not a gankit run (no config.yaml)")
+    if not 0 <= args.port <= 65535:
+        raise ConfigError(f"--port {args.port}: must be in 0..65535")
+    try:
+        server = make_server(args.run_dir, args.host, args.port, verbose=args.verbose)
+    except OSError as e:
+        if e.errno == errno.EADDRINUSE:
+            raise ConfigError(f"port {args.port} on {args.host} is in use; pick another with --port") from None
+        raise ConfigError(f"cannot listen on {args.host}:{args.port} ({e.strerror or e})") from None
+    print(f"serving {args.run_dir} at {server.url}  (Ctrl+C to stop)", flush=True)
+    try:
+        server.serve_forever()
+    except KeyboardInterrupt:
+        print("stopped")
+    finally:
+        server.server_close()
+    return 0
+
+
+COMMANDS = {"train": (_add_train, cmd_train), "sample": (_add_sample, cmd_sample), "list": (_add_list, cmd_list),
+            "eval": (_add_eval, cmd_eval),
+            "export": (_add_export, cmd_export), "bench": (_add_bench, cmd_bench),
+            "report": (_add_report, cmd_report), "serve": (_add_serve, cmd_serve)}
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -130,13 +291,22 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
+def _error(e: Exception, code: int) -> int:
+    one_line = " ".join(str(e).splitlines())
+    print(f"gankit: error: {one_line}", file=sys.stderr)
+    return code
+
+
 def main(argv: list[str] | None = None) -> int:
     try:
         args = build_parser().parse_args(argv)
         return COMMANDS[args.command][1](args)
+    except CheckpointWriteError as e:
+        return _error(e, 1)
     except (ConfigError, DataError, CheckpointError) as e:
-        print(f"gankit: error: {e}", file=sys.stderr)
-        return 2
+        return _error(e, 2)
+    except DivergenceError as e:
+        return _error(e, 3)
     except KeyboardInterrupt:
         print("gankit: interrupted", file=sys.stderr)
         return 130

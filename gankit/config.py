@@ -7,6 +7,8 @@ wrong types and impossible values raise ConfigError with one clear line.
 from __future__ import annotations
 
 import dataclasses
+import math
+import os
 import types
 import typing
 from dataclasses import dataclass, field
@@ -30,6 +32,7 @@ class DataConfig:
     range: str = "unit"  # pixel range fed to D: 'unit' = [0,1] (sigmoid G), 'symmetric' = [-1,1] (tanh G)
     image_size: int = 28  # folder dataset: images are resized to this square size
     channels: int = 1  # folder dataset: 1 = grayscale, 3 = RGB
+    strict: bool = False  # folder dataset: fail on an unreadable image instead of counting and skipping it
 
 
 @dataclass
@@ -86,10 +89,29 @@ class TrainConfig:
     d_steps: int = 1  # discriminator updates per generator update
     log_every: int = 100  # metrics.jsonl row and progress-bar refresh (the only host syncs)
     sample_every: int = 1000  # fixed-noise grid PNG
-    checkpoint_every: int = 5000  # checkpoints/last.pt
+    checkpoint_every: int = 5000  # checkpoints/last.pt (and step_XXXXXXX.pt)
+    keep_checkpoints: int = 3  # how many step_XXXXXXX.pt files to keep (last.pt is always the newest)
+    nan_check_every: int = 100  # look for NaN/Inf in losses, weights and gradients (also before every checkpoint)
+    on_divergence: str = "rollback"  # 'rollback' to the last good checkpoint with a lower lr, or 'stop'
+    rollback_lr_factor: float = 0.5  # learning rates are multiplied by this on each rollback
+    max_rollbacks: int = 3  # after this many rollbacks a further divergence stops the run
+    health: bool = True  # warn when D wins outright, G collapses or a loss explodes
     grid_size: int = 4  # the sample grid is grid_size x grid_size
     seed: int = 0
     device: str = "auto"  # 'auto' (cuda when available), 'cpu', 'cuda', 'cuda:1', ...
+    # capture each update (forward, backward, Adam) with torch.compile; false = eager.
+    # The default can be flipped with GANKIT_COMPILE=0 (the test suite does; runs record the value used).
+    compile: bool = field(default_factory=lambda: os.environ.get("GANKIT_COMPILE", "1") != "0")
+    precision: str = "auto"  # 'fp32', 'bf16' (autocast) or 'auto' = bf16 on CUDA and on CPUs with AMX
+    threads: int = 0  # CPU threads; 0 = auto (1 for small models, all cores for large ones)
+    sync_batchnorm: bool = False  # under torchrun: BatchNorm statistics over all ranks (GPU only) or per rank
+    tensorboard: bool = False  # also log scalars and grids to RUN_DIR/tensorboard (needs the tensorboard package)
+
+
+@dataclass
+class EvalConfig:
+    every: int = 0  # score the generator every K steps during training (0 = off); keeps checkpoints/best.pt by FID
+    n: int = 2000  # generated samples per evaluation (as many test images are used)
 
 
 @dataclass
@@ -99,6 +121,7 @@ class Config:
     loss: LossConfig = field(default_factory=LossConfig)
     optim: OptimConfig = field(default_factory=OptimConfig)
     train: TrainConfig = field(default_factory=TrainConfig)
+    eval: EvalConfig = field(default_factory=EvalConfig)
     preset: str = ""  # the preset this config started from (informational)
 
     def to_dict(self) -> dict[str, Any]:
@@ -166,13 +189,19 @@ def from_dict(d: dict, cls=Config, where: str = "") -> Any:
         path = f"{where}.{key}" if where else str(key)
         if key not in names:
             options = [f"{where}.{n}" if where else n for n in names]
-            raise ConfigError(f"unknown config key '{path}'{did_you_mean(path, options)}; "
+            raise ConfigError(f"unknown config key {path!r}{did_you_mean(path, options)}; "
                               f"valid keys here: {', '.join(options)}")
         kwargs[key] = coerce(value, hints[key], path)
     obj = cls(**kwargs)
     if cls is Config:
         validate(obj)
     return obj
+
+
+def _show(value: Any, limit: int = 60) -> str:
+    """A value as it appears in an error: its repr, cut short (errors stay one readable line)."""
+    text = repr(value)
+    return text if len(text) <= limit else text[: limit - 3] + "..."
 
 
 def coerce(value: Any, tp: Any, path: str) -> Any:
@@ -192,11 +221,11 @@ def coerce(value: Any, tp: Any, path: str) -> Any:
                 return coerce(value, arg, path)
             except ConfigError as e:
                 errors.append(str(e))
-        raise errors[0] if len(errors) == 1 else ConfigError(f"{path}: {value!r} is not a valid value")
+        raise ConfigError(errors[0] if len(errors) == 1 else f"{path}: {_show(value)} is not a valid value")
     if origin is list:
         (item,) = typing.get_args(tp)
         if not isinstance(value, (list, tuple)):
-            raise ConfigError(f"{path}: expected a list, got {value!r}")
+            raise ConfigError(f"{path}: expected a list, got {_show(value)}")
         return [coerce(v, item, f"{path}[{i}]") for i, v in enumerate(value)]
     if tp is bool:
         if isinstance(value, bool):
@@ -205,26 +234,24 @@ def coerce(value: Any, tp: Any, path: str) -> Any:
         if isinstance(value, int) and not isinstance(value, bool):
             return value
     elif tp is float:
-        if isinstance(value, (int, float)) and not isinstance(value, bool):
-            return float(value)
-        if isinstance(value, str):  # YAML 1.1 reads '1e-4' as a string
-            try:
+        if isinstance(value, (int, float, str)) and not isinstance(value, bool):
+            try:  # YAML 1.1 reads '1e-4' as a string; a huge int overflows
                 return float(value)
-            except ValueError:
+            except (ValueError, OverflowError):
                 pass
     elif tp is str:
         if isinstance(value, str):
             return value
     elif tp is Any:
         return value
-    raise ConfigError(f"{path}: expected {getattr(tp, '__name__', tp)}, got {value!r}")
+    raise ConfigError(f"{path}: expected {getattr(tp, '__name__', tp)}, got {_show(value)}")
 
 
 def apply_overrides(cfg: Config, overrides) -> Config:
     """Apply ``section.key=value`` strings in place (values parsed as YAML), then validate."""
     for item in overrides:
         if "=" not in item:
-            raise ConfigError(f"--set expects key=value, got '{item}'")
+            raise ConfigError(f"--set expects key=value, got {item!r}")
         key, text = item.split("=", 1)
         try:
             value = yaml.safe_load(text) if text.strip() else ""
@@ -243,17 +270,17 @@ def set_key(cfg: Config, dotted: str, value: Any) -> None:
         path = ".".join(parts[: i + 1])
         if part not in names:
             options = [f"{where}.{n}" if where else n for n in names]
-            raise ConfigError(f"unknown config key '{dotted}'{did_you_mean(path, options)}; "
+            raise ConfigError(f"unknown config key {dotted!r}{did_you_mean(path, options)}; "
                               f"valid keys here: {', '.join(options)}")
         if i == len(parts) - 1:
             tp = typing.get_type_hints(type(obj))[part]
             if dataclasses.is_dataclass(tp):
-                raise ConfigError(f"'{dotted}' is a section; set one of its keys, e.g. {dotted}.{dataclasses.fields(tp)[0].name}=...")
+                raise ConfigError(f"{dotted!r} is a section; set one of its keys, e.g. {dotted}.{dataclasses.fields(tp)[0].name}=...")
             setattr(obj, part, coerce(value, tp, dotted))
         else:
             obj, where = getattr(obj, part), path
             if not dataclasses.is_dataclass(obj):
-                raise ConfigError(f"'{path}' is a value, not a section")
+                raise ConfigError(f"{path!r} is a value, not a section")
 
 
 # ---------------------------------------------------------------------------- validation
@@ -284,13 +311,13 @@ RULES: list[tuple[str, Any, str]] = [
     ("model.embed_dim", lambda v: v >= 0, "0 or more"),
     ("model.code_dim", lambda v: v >= 1, "at least 1"),
     ("loss.g_form", lambda v: v in ("nonsaturating", "minimax"), "'nonsaturating' or 'minimax'"),
-    ("loss.penalty_weight", lambda v: v >= 0, "0 or more"),
-    ("loss.clip", lambda v: v >= 0, "0 or more"),
-    ("loss.margin", lambda v: v > 0, "positive"),
-    ("loss.pt_weight", lambda v: v >= 0, "0 or more"),
-    ("loss.aux_weight", lambda v: v >= 0, "0 or more"),
-    ("optim.g_lr", lambda v: v > 0, "positive"),
-    ("optim.d_lr", lambda v: v > 0, "positive"),
+    ("loss.penalty_weight", lambda v: 0 <= v < math.inf, "0 or more, finite"),
+    ("loss.clip", lambda v: 0 <= v < math.inf, "0 or more, finite"),
+    ("loss.margin", lambda v: 0 < v < math.inf, "positive and finite"),
+    ("loss.pt_weight", lambda v: 0 <= v < math.inf, "0 or more, finite"),
+    ("loss.aux_weight", lambda v: 0 <= v < math.inf, "0 or more, finite"),
+    ("optim.g_lr", lambda v: 0 < v < math.inf, "positive and finite"),
+    ("optim.d_lr", lambda v: 0 < v < math.inf, "positive and finite"),
     ("optim.betas", lambda v: len(v) == 2 and all(0 <= b < 1 for b in v), "two numbers in [0, 1)"),
     ("optim.momentum", lambda v: 0 <= v < 1, "in [0, 1)"),
     ("train.batch_size", lambda v: v >= 1, "at least 1"),
@@ -300,7 +327,18 @@ RULES: list[tuple[str, Any, str]] = [
     ("train.sample_every", lambda v: v >= 1, "at least 1"),
     ("train.checkpoint_every", lambda v: v >= 1, "at least 1"),
     ("train.grid_size", lambda v: 1 <= v <= 32, "between 1 and 32"),
-    ("train.seed", lambda v: v >= 0, "0 or more"),
+    ("train.seed", lambda v: 0 <= v < 2**32, "between 0 and 2**32 - 1"),
+    ("train.keep_checkpoints", lambda v: v >= 1, "at least 1"),
+    ("train.nan_check_every", lambda v: v >= 1, "at least 1"),
+    ("train.on_divergence", lambda v: v in ("rollback", "stop"), "'rollback' or 'stop'"),
+    ("train.rollback_lr_factor", lambda v: 0 < v < 1, "between 0 and 1, exclusive"),
+    ("train.max_rollbacks", lambda v: v >= 0, "0 or more"),
+    ("train.precision", lambda v: v in ("fp32", "bf16", "auto"), "'fp32', 'bf16' or 'auto'"),
+    ("train.threads", lambda v: v >= 0, "0 (auto) or more"),
+    ("eval.every", lambda v: v >= 0, "0 (off) or more"),
+    ("eval.n", lambda v: 100 <= v <= 50000, "between 100 and 50000"),
+    ("train.sync_batchnorm", lambda v: isinstance(v, bool), "true or false"),
+    ("train.tensorboard", lambda v: isinstance(v, bool), "true or false"),
 ]
 
 
@@ -321,7 +359,7 @@ def validate(cfg: Config) -> None:
     for key, ok, must in RULES:
         value = get_key(cfg, key)
         if not ok(value):
-            raise ConfigError(f"{key}: {value!r} is not allowed (must be {must})")
+            raise ConfigError(f"{key}: {_show(value)} is not allowed (must be {must})")
     for key, registry in (("data.dataset", DATASETS), ("model.name", MODELS), ("loss.name", LOSSES),
                           ("optim.name", OPTIMIZERS), ("loss.penalty", PENALTIES)):
         name = get_key(cfg, key)
@@ -343,8 +381,12 @@ def save(cfg: Config, path: str | Path) -> None:
 
 
 def load(path: str | Path) -> Config:
-    with open(path) as f:
-        return from_dict(yaml.safe_load(f) or {})
+    try:
+        with open(path) as f:
+            raw = yaml.safe_load(f)
+    except (OSError, yaml.YAMLError) as e:
+        raise ConfigError(f"{path}: cannot read config ({(str(e).splitlines() or [type(e).__name__])[0]})") from None
+    return from_dict(raw or {})
 
 
 def diff(a: Config, b: Config) -> list[str]:
@@ -356,4 +398,4 @@ def diff(a: Config, b: Config) -> list[str]:
             else:
                 yield f"{prefix}{k}", v
     fa, fb = dict(flat(a.to_dict())), dict(flat(b.to_dict()))
-    return [f"{k}: {fa.get(k)!r} -> {fb.get(k)!r}" for k in fa.keys() | fb.keys() if fa.get(k) != fb.get(k)]
+    return [f"{k}: {fa.get(k)!r} -> {fb.get(k)!r}" for k in sorted(fa.keys() | fb.keys()) if fa.get(k) != fb.get(k)]

@@ -5,13 +5,15 @@ Layout::
     RUN_DIR/config.yaml           resolved configuration (reproduces the run)
     RUN_DIR/metrics.jsonl         one JSON object per logged step
     RUN_DIR/samples/step_XXXXXXX.png   fixed-noise grids
-    RUN_DIR/checkpoints/last.pt   models, optimisers, RNG state
+    RUN_DIR/checkpoints/last.pt   models, optimisers, RNG state (the newest step_XXXXXXX.pt)
+    RUN_DIR/train.log             warnings and events (divergence, rollbacks, health, signals)
     RUN_DIR/final.png             the fixed-noise grid at the last step
 """
 from __future__ import annotations
 
 import json
 import math
+import sys
 import time
 from pathlib import Path
 
@@ -30,6 +32,7 @@ class RunDir:
     samples = property(lambda self: self.root / "samples")
     checkpoints = property(lambda self: self.root / "checkpoints")
     last = property(lambda self: self.root / "checkpoints" / "last.pt")
+    log = property(lambda self: self.root / "train.log")
     final = property(lambda self: self.root / "final.png")
 
     def grid_path(self, step: int) -> Path:
@@ -41,7 +44,10 @@ class RunDir:
     def load_config(self) -> config_mod.Config:
         if not self.config.is_file():
             raise CheckpointError(f"{self.root}: not a gankit run (no config.yaml)")
-        return config_mod.load(self.config)
+        try:
+            return config_mod.load(self.config)
+        except config_mod.ConfigError as e:
+            raise config_mod.ConfigError(f"{self.config}: {e}") from None
 
 
 def default_run_dir(cfg: config_mod.Config) -> Path:
@@ -50,14 +56,31 @@ def default_run_dir(cfg: config_mod.Config) -> Path:
 
 
 class MetricsLog:
-    """Append-only JSONL writer; on resume, rows past the checkpoint's step are dropped."""
+    """Append-only JSONL writer that can rewind to a checkpoint's step.
+
+    A row written when a run stops between log boundaries carries ``"partial": true``;
+    rewinding to that step drops it, because the resumed run writes the full row later.
+    """
 
     def __init__(self, path: Path, resume_step: int | None = None):
         self.path = path
-        if resume_step is not None and path.is_file():
-            rows = [r for r in read_metrics(path) if r.get("step", 0) <= resume_step]
-            path.write_text("".join(json.dumps(r) + "\n" for r in rows))
+        self._f = None
+        if resume_step is not None:
+            self.rewind(resume_step)
         self._f = open(path, "a")
+
+    def rewind(self, step: int) -> None:
+        """Drop every row past ``step`` (and a partial row at it); a torn last line goes too."""
+        if self._f:
+            self._f.close()
+        if self.path.is_file():
+            rows = [r for r in read_metrics(self.path)
+                    if r.get("step", 0) < step or (r.get("step", 0) == step and not r.get("partial"))]
+            tmp = self.path.with_name(f".{self.path.name}.tmp")
+            tmp.write_text("".join(json.dumps(r) + "\n" for r in rows))
+            tmp.replace(self.path)
+        if self._f:
+            self._f = open(self.path, "a")
 
     def write(self, row: dict) -> None:
         clean = {k: (v if not isinstance(v, float) or math.isfinite(v) else str(v)) for k, v in row.items()}
@@ -66,6 +89,50 @@ class MetricsLog:
 
     def close(self) -> None:
         self._f.close()
+
+
+class RunningMeans:
+    """Sums of per-step statistics between log rows, kept on the device (no sync per step).
+
+    Saved in checkpoints so a resumed run writes the same rows as an uninterrupted one.
+    """
+
+    def __init__(self):
+        self.sums: dict[str, torch.Tensor] = {}
+        self.count = 0
+
+    def add(self, stats: dict[str, torch.Tensor]) -> None:
+        for k, v in stats.items():
+            self.sums[k] = self.sums[k] + v if k in self.sums else v.detach().clone()
+        self.count += 1
+
+    def means(self) -> dict[str, float]:
+        return {k: round(float(v) / max(self.count, 1), 6) for k, v in self.sums.items()}
+
+    def reset(self) -> None:
+        self.sums, self.count = {}, 0
+
+    def state_dict(self) -> dict:
+        return {"sums": dict(self.sums), "count": self.count}
+
+    def load_state_dict(self, state: dict) -> None:
+        self.sums, self.count = dict(state["sums"]), int(state["count"])
+
+
+class TextLog:
+    """``train.log``: warnings and events as plain lines, echoed to stderr above the progress bar."""
+
+    def __init__(self, path: Path, echo: bool = True):
+        self.path, self.echo = path, echo
+
+    def __call__(self, step: int, message: str, echo: bool = True) -> None:
+        line = f"{time.strftime('%Y-%m-%d %H:%M:%S')} step {step}: {message}"
+        with open(self.path, "a") as f:
+            f.write(line + "\n")
+        if self.echo and echo:
+            from tqdm import tqdm
+
+            tqdm.write(f"gankit: step {step}: {message}", file=sys.stderr)
 
 
 def read_metrics(path: str | Path) -> list[dict]:

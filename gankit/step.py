@@ -5,9 +5,12 @@ without forcing a device sync every step.
 """
 from __future__ import annotations
 
+import contextlib
+
 import torch
 
 from gankit.config import Config
+from gankit.distributed import unwrap
 from gankit.images import to_float
 from gankit.optim import make_optimizers  # noqa: F401  (lived here before; kept importable)
 from gankit.runs import sample_z
@@ -32,6 +35,7 @@ class GANStep:
     def __init__(self, cfg: Config, G, D, objective, opt_g, opt_d, num_classes: int, gen: torch.Generator):
         self.cfg, self.G, self.D, self.obj = cfg, G, D, objective
         self.opt_g, self.opt_d, self.num_classes, self.gen = opt_g, opt_d, num_classes, gen
+        self.amp = contextlib.nullcontext  # mixed-precision context; gankit.fast sets bf16 autocast
 
     def noise(self, n: int, device):
         z = sample_z(n, self.cfg.model.z_dim, self.cfg.model.z_dist, self.gen, device)
@@ -39,29 +43,42 @@ class GANStep:
              if self.num_classes else None)
         return z, y
 
-    def d_step(self, real, y_real):
-        z, y_fake = self.noise(real.shape[0], real.device)
+    def d_loss(self, real, y_real, z, y_fake):
+        """D's objective on one batch: (loss, detached stats). The fast path compiles this too."""
         with torch.no_grad():
             fake = self.G(z, y_fake)
         real_out, fake_out = self.D(real, y_real), self.D(fake, y_fake)
         loss = self.obj.d_loss(real_out, fake_out)
-        extra = self.obj.d_extra(self.D, real, fake, y_real, y_fake)  # penalties, class loss
-        self.opt_d.zero_grad(set_to_none=True)
-        (loss + sum(extra.values())).backward()
-        self.opt_d.step()
-        self.obj.after_d_step(self.D)  # e.g. WGAN's weight clipping
-        return {"D_loss": loss.detach(), "D(x)": self.obj.prob(real_out.detach()).mean(),
-                "D(G(z))": self.obj.prob(fake_out.detach()).mean(), **_detached(extra)}
+        extra = self.obj.d_extra(unwrap(self.D), real, fake, y_real, y_fake)  # penalties, class loss
+        return loss + sum(extra.values()), {"D_loss": loss.detach(), "D(x)": self.obj.prob(real_out.detach()).mean(),
+                                            "D(G(z))": self.obj.prob(fake_out.detach()).mean(), **_detached(extra)}
+
+    def g_loss(self, z, y):
+        # D's grads from this loss are never used (the eager path zeroes them before the next D
+        # step), so the plain D runs: under DDP no all-reduce is spent on them.
+        D, fake = unwrap(self.D), self.G(z, y)
+        loss = self.obj.g_loss(D(fake, y))
+        extra = self.obj.g_extra(D, fake, y)  # e.g. EBGAN's pulling-away term, AC-GAN's class loss
+        return loss + sum(extra.values()), {"G_loss": loss.detach(), **_detached(extra)}
+
+    def update(self, opt, loss_fn, *args):
+        """One optimiser step on ``loss_fn(*args)``; ``gankit.fast`` swaps in a compiled one."""
+        with self.amp():
+            loss, stats = loss_fn(*args)
+        opt.zero_grad(set_to_none=True)
+        loss.backward()
+        opt.step()
+        return {k: v.float() for k, v in stats.items()}  # bf16 stats would round when summed
+
+    def d_step(self, real, y_real):
+        z, y_fake = self.noise(real.shape[0], real.device)
+        stats = self.update(self.opt_d, self.d_loss, real, y_real, z, y_fake)
+        self.obj.after_d_step(unwrap(self.D))  # e.g. WGAN's weight clipping
+        return stats
 
     def g_step(self, n: int, device):
         z, y = self.noise(n, device)
-        fake = self.G(z, y)
-        loss = self.obj.g_loss(self.D(fake, y))
-        extra = self.obj.g_extra(self.D, fake, y)  # e.g. pulling-away term, class loss
-        self.opt_g.zero_grad(set_to_none=True)
-        (loss + sum(extra.values())).backward()
-        self.opt_g.step()
-        return {"G_loss": loss.detach(), **_detached(extra)}
+        return self.update(self.opt_g, self.g_loss, z, y)
 
     def __call__(self, sampler: BatchSampler) -> dict[str, torch.Tensor]:
         for _ in range(self.cfg.train.d_steps):

@@ -10,6 +10,9 @@ REPO = Path(__file__).resolve().parents[1]
 SHARED_DATA = Path(os.environ.get("GANKIT_DATA") or REPO.parent / "shared" / "data")
 if not os.environ.get("GANKIT_DATA") and SHARED_DATA.is_dir():
     os.environ["GANKIT_DATA"] = str(SHARED_DATA)
+# Short test runs would spend most of their time compiling: train eagerly unless a test
+# opts in with train.compile=true (tests/test_fast.py does). GANKIT_COMPILE=1 runs all compiled.
+os.environ.setdefault("GANKIT_COMPILE", "0")
 
 
 @pytest.fixture(scope="session")
@@ -31,3 +34,29 @@ def mnist_small(data_dir):
     from gankit.data import load_dataset
 
     return load_dataset("mnist", "train", data_dir=data_dir)
+
+
+@pytest.fixture(scope="session", autouse=True)
+def _shared_refstats(tmp_path_factory):
+    """Reference features cost a CNN pass over 10k-60k images: one temporary cache per session.
+
+    Session-wide, so module-scoped fixtures use it too; the user's cache is never touched.
+    """
+    from gankit.metrics import features
+
+    patch = pytest.MonkeyPatch()
+    root = tmp_path_factory.mktemp("refstats")
+    patch.setattr(features, "cache_root", lambda: root)
+    yield root
+    patch.undo()
+
+
+@pytest.fixture(scope="session", autouse=True)
+def _one_thread():
+    """One intra-op thread: on a shared 2-core machine two threads thrash (20x slower)."""
+    import torch
+
+    before = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(before)

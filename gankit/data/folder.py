@@ -11,11 +11,26 @@ from pathlib import Path
 
 import numpy as np
 import torch
-from PIL import Image, UnidentifiedImageError
+from PIL import Image, ImageOps, UnidentifiedImageError
 
 from gankit.data.idx import DataError
 
 EXTENSIONS = {".png", ".jpg", ".jpeg", ".bmp", ".webp"}
+
+
+def read_image(path: Path, mode: str, size: int) -> np.ndarray:
+    """One image as uint8 ``[size, size]`` (mode 'L') or ``[size, size, 3]`` ('RGB').
+
+    Odd files are normalised first: camera rotation (EXIF) is applied, and 16-bit
+    grayscale is scaled to 8 bits rather than clipped to white.
+    """
+    with Image.open(path) as im:
+        im = ImageOps.exif_transpose(im)
+        if im.mode in ("I", "I;16", "I;16B", "I;16L", "I;16N"):
+            wide = np.asarray(im, dtype=np.float64)
+            im = Image.fromarray(np.clip(np.round(wide / 257.0), 0, 255).astype(np.uint8), "L")
+        im = im.convert(mode).resize((size, size), Image.Resampling.BICUBIC)
+        return np.asarray(im, dtype=np.uint8)
 
 
 def load_folder(root, image_size: int = 28, channels: int = 1, strict: bool = False, **_):
@@ -34,19 +49,18 @@ def load_folder(root, image_size: int = 28, channels: int = 1, strict: bool = Fa
     arrays, labels, bad = [], [], []
     for path in files:
         try:
-            with Image.open(path) as im:
-                im = im.convert(mode).resize((image_size, image_size), Image.Resampling.BICUBIC)
-                arr = np.asarray(im, dtype=np.uint8)
-        except (OSError, UnidentifiedImageError, ValueError) as e:
+            arr = read_image(path, mode, image_size)
+        except (OSError, UnidentifiedImageError, ValueError, Image.DecompressionBombError) as e:
             if strict:
-                raise DataError(f"{path}: unreadable image ({e})") from None
+                raise DataError(f"{path}: unreadable image ({e}); data.strict is set") from None
             bad.append(path)
             continue
         arrays.append(arr[None] if channels == 1 else arr.transpose(2, 0, 1))
         if class_names:
             labels.append(class_names.index(path.parent.name))
     if bad:
-        warnings.warn(f"{root}: skipped {len(bad)} unreadable image(s), e.g. {bad[0]}")
+        warnings.warn(f"{root}: skipped {len(bad)} unreadable image(s), e.g. {bad[0]} "
+                      "(set data.strict=true to fail instead)")
     if not arrays:
         raise DataError(f"{root}: none of the {len(files)} image files could be read")
     images = torch.from_numpy(np.stack(arrays))

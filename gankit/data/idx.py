@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import gzip
 import hashlib
+import math
 import struct
 import zlib
 from pathlib import Path
@@ -71,7 +72,7 @@ def parse_idx(content: bytes, name: str = "<bytes>") -> np.ndarray:
         raise DataError(f"{name}: truncated IDX header")
     dims = struct.unpack(f">{ndim}I", content[4:header])
     dtype = _IDX_DTYPES[type_code]
-    expected = int(np.prod(dims, dtype=np.int64)) * dtype.itemsize
+    expected = math.prod(dims) * dtype.itemsize  # Python ints: a forged header cannot overflow
     payload = len(content) - header
     if payload != expected:
         kind = "truncated" if payload < expected else "has trailing bytes"

@@ -1,0 +1,87 @@
+"""Machine-dependent choices made once per run: precision, CPU threads, memory format.
+
+Each choice depends only on the hardware and the configuration (never on a timing taken
+at start-up), so two runs with the same seed on the same machine make the same choices.
+"""
+from __future__ import annotations
+
+import contextlib
+import functools
+import os
+
+import torch
+from torch import nn
+
+# Forward FLOPs per sample above which intra-op parallelism pays for its synchronisation.
+# The vanilla MLP (~0.4 MFLOP/sample) is far below; the Keras-style DCGAN (~190) far above.
+LARGE_MODEL_FLOPS = 20e6
+
+
+def cpu_has_fast_bf16() -> bool:
+    """AMX tiles make bf16 matmuls and convolutions ~3x faster than fp32 (measured)."""
+    try:
+        return bool(torch.cpu._is_amx_tile_supported())
+    except AttributeError:  # older torch
+        return False
+
+
+def resolve_precision(name: str, device: torch.device) -> str:
+    """'auto' -> 'bf16' on CUDA GPUs that support it and on CPUs with AMX, else 'fp32'."""
+    if name != "auto":
+        return name
+    if device.type == "cuda":
+        return "bf16" if torch.cuda.is_bf16_supported() else "fp32"
+    if device.type == "cpu":
+        return "bf16" if cpu_has_fast_bf16() else "fp32"
+    return "fp32"
+
+
+def amp_context(precision: str, device: torch.device):
+    """A zero-argument factory of the autocast context ``GANStep.update`` enters."""
+    if precision == "bf16":
+        return functools.partial(torch.autocast, device_type=device.type, dtype=torch.bfloat16)
+    return contextlib.nullcontext
+
+
+def forward_flops_per_sample(G: nn.Module, D: nn.Module, z_dim: int, device, num_classes: int = 0) -> float:
+    """FLOPs of one G and one D forward for a single sample (counted, not estimated)."""
+    from torch.utils.flop_counter import FlopCounterMode
+
+    z = torch.zeros(2, z_dim, device=device)
+    y = torch.zeros(2, dtype=torch.long, device=device) if num_classes else None
+    was = G.training, D.training
+    G.eval(), D.eval()
+    try:
+        with torch.no_grad(), FlopCounterMode(display=False) as counter:
+            D(G(z, y), y)
+    finally:
+        G.train(was[0]), D.train(was[1])
+    return counter.get_total_flops() / 2
+
+
+def auto_threads(flops_per_sample: float) -> int:
+    """1 thread for small models (their ops are too small to split); half the cores for
+    large ones. OpenMP threads wait for each other at every op, so one thread that another
+    process has descheduled stalls them all: on a busy 2-core machine the DCGAN ran 3x
+    slower on 2 threads than on 1 (docs/performance.md)."""
+    cores = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else (os.cpu_count() or 1)
+    return 1 if flops_per_sample < LARGE_MODEL_FLOPS else max(1, cores // 2)
+
+
+def set_threads(n: int) -> int:
+    """Set torch's intra-op thread count (0 = leave it) and return the previous one."""
+    before = torch.get_num_threads()
+    if n and n != before:
+        torch.set_num_threads(n)
+    return before
+
+
+def has_convs(*modules: nn.Module) -> bool:
+    return any(isinstance(m, nn.modules.conv._ConvNd) for mod in modules for m in mod.modules())
+
+
+def to_channels_last(*modules: nn.Module) -> None:
+    """NHWC weights: oneDNN (CPU, bf16/AMX) and cuDNN (tensor cores) run convs fastest in it."""
+    for m in modules:
+        if has_convs(m):
+            m.to(memory_format=torch.channels_last)

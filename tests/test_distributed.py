@@ -1,0 +1,202 @@
+"""Data-parallel training under torchrun (gloo on CPU).
+
+The arbiter: 2 processes x B/2 samples reach the weights one process reaches with the
+same global batch of B and the same per-sample noise (rank r's stream supplies samples
+r*B/2 .. (r+1)*B/2 - 1 of the global batch).
+"""
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+import textwrap
+import time
+from pathlib import Path
+
+import pytest
+import torch
+
+from gankit import config as C
+from gankit import distributed
+from gankit.checkpoint import load_checkpoint
+from gankit.data import load_dataset
+from gankit.losses import build_loss
+from gankit.models import build_models
+from gankit.runs import read_metrics
+from gankit.step import BatchSampler, GANStep, make_optimizers
+
+REPO = Path(__file__).resolve().parents[1]
+
+
+def _data_dir() -> str:
+    d = os.environ.get("GANKIT_DATA")
+    if not d or not Path(d).is_dir():
+        pytest.skip("MNIST not found: set GANKIT_DATA")
+    return d
+
+
+def _env(**extra) -> dict:
+    env = dict(os.environ, PYTHONPATH=str(REPO), OMP_NUM_THREADS="1", GANKIT_DIST_TIMEOUT="20")
+    env.update(extra)
+    return env
+
+
+def torchrun(nproc: int, args: list[str], timeout: float = 150, script: str | None = None, **env):
+    target = [script] if script else ["-m", "gankit"]
+    cmd = [sys.executable, "-m", "torch.distributed.run", "--standalone", f"--nproc_per_node={nproc}",
+           *target, *args]
+    return subprocess.run(cmd, env=_env(**env), capture_output=True, text=True, timeout=timeout, cwd=REPO)
+
+
+SETTINGS = ["--set", "model.g_hidden=[32]", "--set", "model.d_hidden=[32]", "--set", "model.z_dim=8",
+            "--set", "model.conditional=true", "--set", "train.d_steps=2", "--set", "train.batch_size=32",
+            "--set", "train.log_every=4", "--set", "train.sample_every=100", "--seed", "3",
+            "--set", "train.precision=fp32"]
+
+
+def reference_weights(cfg: C.Config, data_dir: str, world: int, steps: int):
+    """One process, global batch B, whose sample i comes from rank (i // (B/world))'s stream."""
+    torch.manual_seed(cfg.train.seed)
+    data = load_dataset(cfg.data.dataset, "train", data_dir)
+    G, D = build_models(cfg, data.shape, data.num_classes)
+    opt_g, opt_d = make_optimizers(cfg, G, D)
+    gens = [torch.Generator().manual_seed(distributed.rank_seed(cfg.train.seed, r)) for r in range(world)]
+    per_rank = cfg.train.batch_size // world
+    samplers = [BatchSampler(data.images, data.labels, per_rank, cfg.data.range, g) for g in gens]
+
+    def sampler():
+        parts = [s() for s in samplers]
+        return torch.cat([p[0] for p in parts]), torch.cat([p[1] for p in parts])
+
+    class Step(GANStep):
+        def noise(self, n, device):  # each stream draws its share, in the order a rank would
+            parts = []
+            for g in gens:
+                self.gen = g
+                parts.append(GANStep.noise(self, n // world, device))
+            return torch.cat([p[0] for p in parts]), torch.cat([p[1] for p in parts])
+
+    step = Step(cfg, G, D, build_loss(cfg), opt_g, opt_d, data.num_classes, gens[0])
+    for _ in range(steps):
+        step(sampler)
+    return G.state_dict(), D.state_dict()
+
+
+def test_two_processes_match_one_process_with_the_same_global_batch(tmp_path):
+    data_dir = _data_dir()
+    run = tmp_path / "ddp"
+    steps = 12
+    r = torchrun(2, ["train", "vanilla", "--run-dir", str(run), "--data-dir", data_dir, "--steps", str(steps),
+                     "--no-progress", "--set", "train.device=cpu", *SETTINGS])
+    assert r.returncode == 0, r.stderr[-3000:]
+    assert r.stdout.count("done:") == 1  # only rank 0 reports
+
+    cfg = C.load(run / "config.yaml")
+    ref_g, ref_d = reference_weights(cfg, data_dir, 2, steps)
+    state = load_checkpoint(run / "checkpoints" / "last.pt")
+    assert state["step"] == steps and len(state["sampler_ranks"]) == 2
+    assert not any(k.startswith("module.") for k in state["G"])  # loads anywhere, any world size
+    moved = 0.0
+    for ref, got in ((ref_g, state["G"]), (ref_d, state["D"])):
+        for k in ref:
+            torch.testing.assert_close(got[k], ref[k], rtol=1e-4, atol=1e-5, msg=f"{k} differs")
+    # The comparison means something only if training moved the weights away from init.
+    torch.manual_seed(cfg.train.seed)
+    g0, _ = build_models(cfg, (1, 28, 28), 10)
+    moved = max((g0.state_dict()[k] - ref_g[k]).abs().max().item() for k in ref_g)
+    assert moved > 1e-3
+
+    # ... and it is not the single-stream run: rank 1's samples really came from another stream.
+    one_stream_g, _ = reference_weights(cfg, data_dir, 1, steps)
+    assert any(not torch.allclose(one_stream_g[k], ref_g[k], atol=1e-5) for k in ref_g)
+
+    rows = read_metrics(run / "metrics.jsonl")
+    assert [row["step"] for row in rows] == [4, 8, 12]
+
+
+@pytest.mark.slow
+def test_checkpoint_from_two_processes_resumes_with_one_and_back(tmp_path):
+    data_dir = _data_dir()
+    run = tmp_path / "run"
+    common = ["--no-progress"]
+    r = torchrun(2, ["train", "vanilla", "--run-dir", str(run), "--data-dir", data_dir, "--steps", "8",
+                     "--set", "train.device=cpu", *common, *SETTINGS])
+    assert r.returncode == 0, r.stderr[-3000:]
+    r = subprocess.run([sys.executable, "-m", "gankit", "train", "--resume", str(run), "--data-dir", data_dir,
+                        "--steps", "12", *common], env=_env(), capture_output=True, text=True, timeout=120)
+    assert r.returncode == 0, r.stderr[-3000:]
+    assert load_checkpoint(run / "checkpoints" / "last.pt")["step"] == 12
+    r = torchrun(2, ["train", "--resume", str(run), "--data-dir", data_dir, "--steps", "16", *common])
+    assert r.returncode == 0, r.stderr[-3000:]
+    state = load_checkpoint(run / "checkpoints" / "last.pt")
+    assert state["step"] == 16 and len(state["sampler_ranks"]) == 2
+    assert [row["step"] for row in read_metrics(run / "metrics.jsonl")] == [4, 8, 12, 16]
+
+
+FAULTY = textwrap.dedent("""
+    import os, sys, time
+    from gankit import step as T
+    from gankit.cli import main
+
+    original = T.GANStep.__call__
+    calls = []
+
+    def faulty(self, sampler):
+        calls.append(1)
+        if os.environ["RANK"] == "1" and len(calls) == 3:
+            if os.environ["FAULT"] == "raise":
+                raise RuntimeError("injected failure")
+            time.sleep(300)  # a rank that hangs without dying
+        return original(self, sampler)
+
+    T.GANStep.__call__ = faulty
+    sys.exit(main(sys.argv[1:]))
+""")
+
+
+@pytest.mark.parametrize("fault", ["raise", pytest.param("hang", marks=pytest.mark.slow)])  # hang: torchrun waits 30 s before SIGKILL
+def test_a_failing_rank_stops_the_job_with_a_clear_error(tmp_path, fault):
+    data_dir = _data_dir()
+    script = tmp_path / "faulty.py"
+    script.write_text(FAULTY)
+    t0 = time.monotonic()
+    r = torchrun(2, ["train", "vanilla", "--run-dir", str(tmp_path / "run"), "--data-dir", data_dir,
+                     "--steps", "50", "--no-progress", "--set", "train.device=cpu", *SETTINGS],
+                 script=str(script), timeout=120, FAULT=fault, GANKIT_DIST_TIMEOUT="4")
+    took = time.monotonic() - t0
+    assert r.returncode != 0
+    assert took < 90, f"job took {took:.0f}s to stop"
+    if fault == "raise":
+        assert "rank 1/2: RuntimeError: injected failure" in r.stderr
+    else:
+        assert "rank 0/2" in r.stderr and "timed out after 4s" in r.stderr, r.stderr[-3000:]
+    assert load_checkpoint(tmp_path / "run" / "checkpoints" / "last.pt")["step"] == 0  # only the starting one
+
+
+def test_batch_that_does_not_split_is_a_usage_error(tmp_path):
+    data_dir = _data_dir()
+    r = torchrun(2, ["train", "vanilla", "--run-dir", str(tmp_path / "run"), "--data-dir", data_dir,
+                     "--steps", "2", "--no-progress", "--set", "train.device=cpu", "--set", "train.batch_size=33"])
+    assert r.returncode != 0
+    assert "train.batch_size=33 does not split over 2 processes" in r.stderr
+
+
+def test_rank_streams_are_distinct_and_rank0_is_the_single_process_stream():
+    seeds = [distributed.rank_seed(5, r) for r in range(4)]
+    assert seeds[0] == 5 and len(set(seeds)) == 4
+    assert distributed.rank_seed(5, 1) != distributed.rank_seed(6, 1)
+    assert all(0 <= s < 2**63 for s in seeds)
+
+
+def test_single_process_helpers_are_no_ops():
+    assert not distributed.is_enabled() and distributed.is_main() and distributed.world_size() == 1
+    assert distributed.local_batch(33) == 33
+    v = {"a": torch.tensor(2.0)}
+    assert distributed.mean(v) is v and distributed.agree_stop("SIGTERM") == "SIGTERM"
+    g = torch.nn.Linear(2, 2)
+    assert distributed.wrap(g, g, torch.device("cpu")) == (g, g)
+    gen = torch.Generator().manual_seed(1)
+    state = gen.get_state()
+    distributed.restore_stream(gen, [torch.Generator().manual_seed(2).get_state()] * 2, seed=0, step=0)
+    assert torch.equal(gen.get_state(), state)  # a single process keeps the stream the checkpoint restored

@@ -1,0 +1,155 @@
+"""The fast path: same losses as the eager step, deterministic, and a clean fallback.
+
+Compiling costs seconds per graph, so these tests use the vanilla MLP at small widths
+(the graphs are cached across tests with the same structure).
+"""
+import logging
+
+import pytest
+import torch
+
+from gankit import config as C
+from gankit.fast import FastGANStep, make_step
+from gankit.losses import LOSSES, build_loss
+from gankit.losses.base import Objective
+from gankit.models import build_models
+from gankit.step import BatchSampler, GANStep, make_optimizers
+
+CPU = torch.device("cpu")
+
+
+def build(loss="nonsaturating", compile=True, precision="fp32", overrides=(), objective=None, seed=0):
+    cfg = C.load_preset("vanilla", [f"loss.name={loss}", f"train.compile={compile}", f"train.precision={precision}",
+                                    "model.g_hidden=[32]", "model.d_hidden=[32]", "train.batch_size=32",
+                                    *overrides])
+    torch.manual_seed(seed)
+    G, D = build_models(cfg, (1, 28, 28))
+    opt_g, opt_d = make_optimizers(cfg, G, D)
+    gen = torch.Generator().manual_seed(seed)
+    images = torch.randint(0, 256, (512, 1, 28, 28), dtype=torch.uint8, generator=torch.Generator().manual_seed(1))
+    sampler = BatchSampler(images, None, cfg.train.batch_size, cfg.data.range, gen)
+    step = make_step(cfg, G, D, objective or build_loss(cfg), opt_g, opt_d, 0, gen, CPU)
+    return step, sampler
+
+
+def run(step, sampler, n):
+    return [{k: float(v) for k, v in step(sampler).items()} for _ in range(n)]
+
+
+def assert_close_runs(a, b, rtol, atol):
+    assert [r.keys() for r in a] == [r.keys() for r in b]
+    for i, (ra, rb) in enumerate(zip(a, b)):
+        for k in ra:
+            assert ra[k] == pytest.approx(rb[k], rel=rtol, abs=atol), f"step {i}: {k} {ra[k]} != {rb[k]}"
+
+
+@pytest.mark.parametrize("loss", LOSSES.names())
+def test_fast_path_gives_the_eager_losses(loss):
+    fast, fs = build(loss, compile=True)
+    plain, ps = build(loss, compile=False)
+    assert isinstance(fast, FastGANStep) and type(plain) is GANStep
+    got, want = run(fast, fs, 15), run(plain, ps, 15)
+    assert not fast.fallbacks, fast.fallbacks
+    assert_close_runs(got, want, rtol=1e-4, atol=1e-5)
+    for p, q in zip(fast.G.parameters(), plain.G.parameters()):
+        torch.testing.assert_close(p, q, rtol=1e-4, atol=1e-5)
+    # ...and the runs did train: the losses moved.
+    assert got[0]["D_loss"] != got[-1]["D_loss"]
+
+
+def test_fast_path_is_deterministic_run_to_run():
+    a, sa = build()
+    b, sb = build()
+    assert run(a, sa, 8) == run(b, sb, 8)
+    for p, q in zip(a.D.parameters(), b.D.parameters()):
+        assert torch.equal(p, q)
+
+
+@pytest.mark.slow
+def test_bf16_fast_path_tracks_the_bf16_eager_step():
+    fast, fs = build(precision="bf16")
+    plain, ps = build(compile=False, precision="bf16")
+    got, want = run(fast, fs, 10), run(plain, ps, 10)
+    assert all(v.dtype == torch.float32 for v in fast(fs).values())
+    assert_close_runs(got, want, rtol=3e-2, atol=3e-2)
+
+
+def test_optimizer_state_keeps_adams_layout():
+    """A checkpoint written by the fast path loads into a plain Adam, and back."""
+    fast, fs = build()
+    run(fast, fs, 3)
+    state = fast.opt_d.state_dict()
+    plain, _ = build(compile=False)
+    plain.opt_d.load_state_dict(state)
+    assert set(state["state"][0]) == {"step", "exp_avg", "exp_avg_sq"}
+    assert float(state["state"][0]["step"]) == 3.0
+    eager_state = plain.opt_d.state_dict()
+    assert eager_state["state"][0].keys() == state["state"][0].keys()
+
+
+def test_compile_off_gives_the_eager_step():
+    step, _ = build(compile=False)
+    assert type(step) is GANStep
+
+
+def test_unsupported_optimizer_falls_back_once(caplog):
+    cfg = C.load_preset("vanilla", ["train.compile=true"])
+    G, D = build_models(cfg, (1, 28, 28))
+    opt_g, opt_d = torch.optim.SGD(G.parameters(), lr=0.1), torch.optim.SGD(D.parameters(), lr=0.1)
+    with caplog.at_level(logging.WARNING, logger="gankit.fast"):
+        for _ in range(2):
+            step = make_step(cfg, G, D, build_loss(cfg), opt_g, opt_d, 0, torch.Generator(), CPU)
+            assert type(step) is GANStep
+    assert sum("SGD" in r.message for r in caplog.records) == 1
+
+
+class _HostSync(Objective):
+    """Reads a value back to Python inside the loss: a graph cannot hold that."""
+
+    def d_loss(self, real_out, fake_out):
+        scale = 1.0 if real_out.mean().item() > -1e9 else 0.0
+        return scale * (torch.nn.functional.softplus(-real_out).mean() + torch.nn.functional.softplus(fake_out).mean())
+
+    def g_loss(self, fake_out):
+        return torch.nn.functional.softplus(-fake_out).mean()
+
+
+def test_uncapturable_update_runs_eagerly_with_the_same_result(caplog):
+    with caplog.at_level(logging.WARNING, logger="gankit.fast"):
+        fast, fs = build(objective=_HostSync())
+        got = run(fast, fs, 5)
+    assert set(fast.fallbacks) == {"d_loss"}  # the G update is still compiled
+    assert any("d_loss could not be compiled" in r.message for r in caplog.records)
+    plain, ps = build(compile=False, objective=_HostSync())
+    assert_close_runs(got, run(plain, ps, 5), rtol=1e-4, atol=1e-5)
+
+
+def test_compile_is_on_by_default_for_users(monkeypatch):
+    monkeypatch.delenv("GANKIT_COMPILE", raising=False)
+    assert C.TrainConfig().compile is True
+    monkeypatch.setenv("GANKIT_COMPILE", "0")
+    assert C.TrainConfig().compile is False
+
+
+def test_gankit_train_uses_the_compiled_step_and_resumes_exactly(tmp_path, data_dir, monkeypatch):
+    """The default CLI path is the fast one, and a resumed compiled run matches a straight one."""
+    import gankit.train
+    from gankit.checkpoint import load_checkpoint
+    from gankit.cli import main
+
+    made = []
+    real_make_step = gankit.train.make_step
+    monkeypatch.setattr(gankit.train, "make_step", lambda *a, **k: made.append(real_make_step(*a, **k)) or made[-1])
+    monkeypatch.delenv("GANKIT_COMPILE")  # the users' default
+    common = ["--data-dir", str(data_dir), "--no-progress", "--set", "model.g_hidden=[32]",
+              "--set", "model.d_hidden=[32]", "--set", "train.batch_size=32", "--set", "train.precision=fp32"]
+    assert main(["train", "vanilla", "--run-dir", str(tmp_path / "a"), "--steps", "30", *common]) == 0
+    assert main(["train", "vanilla", "--run-dir", str(tmp_path / "b"), "--steps", "20", *common]) == 0
+    assert main(["train", "--resume", str(tmp_path / "b"), "--steps", "30", "--data-dir", str(data_dir),
+                 "--no-progress"]) == 0
+    assert [type(s) for s in made] == [FastGANStep] * 3 and not any(s.fallbacks for s in made)
+    a, b = (load_checkpoint(tmp_path / r / "checkpoints" / "last.pt") for r in ("a", "b"))
+    assert a["step"] == b["step"] == 30
+    for k in a["G"]:
+        assert torch.equal(a["G"][k], b["G"][k]), k
+    assert C.load(tmp_path / "a" / "config.yaml").train.compile is True
