@@ -22,7 +22,10 @@ def _hidden(sizes: list[int], norm: str, act: str, slope: float, dropout: float 
     """Linear -> norm -> activation (-> dropout) for each consecutive pair of sizes."""
     layers: list[nn.Module] = []
     for a, b in zip(sizes[:-1], sizes[1:]):
-        layers += [nn.Linear(a, b, bias=norm == "none"), norm_layer(norm, b, dims=1), activation(act, slope)]
+        layers.append(nn.Linear(a, b, bias=norm == "none"))
+        if norm != "none":  # no Identity placeholder: the vanilla MLP keeps main's state_dict keys
+            layers.append(norm_layer(norm, b, dims=1))
+        layers.append(activation(act, slope))
         if dropout:
             layers.append(nn.Dropout(dropout))
     return nn.Sequential(*layers)
