@@ -46,9 +46,10 @@ def assert_close_runs(a, b, rtol, atol):
 
 # Objectives that need labels or an autoencoder D (``requires``) train in test_presets.
 PLAIN_MODEL = [name for name in LOSSES.names() if not LOSSES.get(name).requires]
-# Unbounded conjugates (exp, squares) amplify float rounding step after step at lr 1e-3:
+# Unbounded conjugates (exp, squares) amplify float rounding step after step at lr 1e-3, and
+# the hinge's kink flips a sample's gradient when rounding moves it across the margin:
 # those are compared over 6 steps at a looser tolerance.
-SENSITIVE = {"fgan-kl", "fgan-pearson", "fgan-reverse-kl", "fgan-hellinger"}
+SENSITIVE = {"fgan-kl", "fgan-pearson", "fgan-reverse-kl", "fgan-hellinger", "hinge"}
 # The gradient penalty draws its interpolation weights inside the graph, where inductor's
 # RNG is not eager's: same maths, different random numbers.
 RANDOM_INSIDE = {"wgan-gp"}
