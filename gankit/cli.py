@@ -276,10 +276,49 @@ def cmd_serve(args) -> int:
     return 0
 
 
+def _add_arena(sub):
+    p = sub.add_parser("arena", help="train several configurations under one budget and rank them")
+    p.add_argument("configs", nargs="+", metavar="CONFIG",
+                   help="PRESET or PRESET:key=value,key=value (e.g. dcgan:tricks.label_smoothing=0.9)")
+    p.add_argument("--out", required=True, help="folder for arena.json, arena.md, grids and the runs")
+    p.add_argument("--dataset", help="dataset for every configuration (overrides data.dataset)")
+    p.add_argument("--seeds", type=int, default=2, help="seeds per configuration (default 2)")
+    budget = p.add_mutually_exclusive_group()
+    budget.add_argument("--time-budget", type=float, help="seconds of training per run (default 60)")
+    budget.add_argument("--steps", type=int, help="iterations per run")
+    p.add_argument("--eval-n", type=int, default=2000, help="samples scored per evaluation (default 2000)")
+    p.add_argument("--eval-every", type=int, help="FID every K iterations (default steps/6, or 100 under a time budget)")
+    p.add_argument("--data-dir", help="folder holding the dataset files")
+    p.add_argument("--set", dest="overrides", action="append", default=[], metavar="KEY=VALUE",
+                   help="override a key in every configuration (a CONFIG's own overrides win), repeatable")
+    p.add_argument("--progress", action="store_true", help="a progress bar per run")
+
+
+def cmd_arena(args) -> int:
+    from gankit.arena import rank, run_arena
+
+    if args.steps is None and args.time_budget is None:
+        args.time_budget = 60.0
+    for flag, value in (("--steps", args.steps), ("--time-budget", args.time_budget), ("--eval-every", args.eval_every)):
+        if value is not None and value <= 0:
+            raise ConfigError(f"{flag} must be positive")
+    doc = run_arena(args.configs, args.out, dataset=args.dataset, seeds=args.seeds, steps=args.steps,
+                    time_budget=args.time_budget, eval_n=args.eval_n, eval_every=args.eval_every,
+                    data_dir=args.data_dir, progress=args.progress,
+                    extra=args.overrides)
+    configs = {c["label"]: c for c in doc["configs"]}
+    for i, label in enumerate(rank(doc), 1):
+        fid = configs[label]["summary"].get("fid")
+        print(f"{i}. {label}: FID {fid['mean']:.2f} ± {fid['sd']:.2f}" if fid else f"{i}. {label}: no FID")
+    print(f"report {args.out}/arena.md, results {args.out}/arena.json")
+    return 0
+
+
 COMMANDS = {"train": (_add_train, cmd_train), "sample": (_add_sample, cmd_sample), "list": (_add_list, cmd_list),
             "eval": (_add_eval, cmd_eval),
             "export": (_add_export, cmd_export), "bench": (_add_bench, cmd_bench),
-            "report": (_add_report, cmd_report), "serve": (_add_serve, cmd_serve)}
+            "report": (_add_report, cmd_report), "serve": (_add_serve, cmd_serve),
+            "arena": (_add_arena, cmd_arena)}
 
 
 def build_parser() -> argparse.ArgumentParser:

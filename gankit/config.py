@@ -79,6 +79,10 @@ class OptimConfig:
     g_lr: float = 1e-3  # generator learning rate (Adam's default, as the first tutorial)
     d_lr: float = 1e-3  # discriminator learning rate
     betas: list[float] = field(default_factory=lambda: [0.9, 0.999])  # Adam betas
+    lr_decay: str = "none"  # learning-rate schedule for G and D: 'none', 'exponential', 'step' or 'linear'
+    lr_decay_gamma: float = 0.5  # exponential/step: lr is multiplied by this every lr_decay_every iterations
+    lr_decay_every: int = 10000  # exponential/step: iterations per gamma factor (exponential decays smoothly)
+    lr_decay_end: float = 0.0  # linear: lr at the last iteration, as a fraction of the initial lr
     momentum: float = 0.0  # sgd / rmsprop momentum
 
 
@@ -115,6 +119,25 @@ class EvalConfig:
 
 
 @dataclass
+class TricksConfig:
+    """Stabilisation tricks (docs/tricks.md). Every default means 'off'."""
+    label_smoothing: float = 1.0  # BCE target for real samples; 0.9 = one-sided smoothing, 1.0 = off
+    fake_label: float = 0.0  # BCE target for fakes; e.g. 0.1 with label_smoothing = two-sided, 0.0 = off
+    label_flip: float = 0.0  # probability that a D-step target is swapped real<->fake
+    noisy_labels: float = 0.0  # width w of uniform target jitter: real in [t-w, t], fake in [t, t+w]
+    instance_noise: float = 0.0  # sigma0 of Gaussian noise added to every image D sees
+    instance_noise_anneal_steps: int = 0  # sigma falls linearly to 0 over this many iterations; 0 = constant
+    d_noise_layers: float = 0.0  # sigma of Gaussian noise before every layer inside D (training only)
+    minibatch_discrimination: int | list[int] = 0  # [B, C] kernels x dims (Salimans et al. 2016), 0 = off
+    minibatch_stddev: bool = False  # append the batch's feature stddev to D's head (Karras et al. 2018)
+    mode_seeking: float = 0.0  # lambda of the mode-seeking diversity term in G's loss (Mao et al. 2019)
+    ema: float = 0.0  # decay of an exponential moving average of G used for sampling and eval; 0 = off
+    r1: float = 0.0  # gamma of the R1 penalty gamma/2 * E||grad_x D(x)||^2 on real data (Mescheder 2018)
+    g_clip: float = 0.0  # clip G's global gradient norm to this; 0 = off
+    d_clip: float = 0.0  # clip D's global gradient norm to this; 0 = off
+
+
+@dataclass
 class Config:
     data: DataConfig = field(default_factory=DataConfig)
     model: ModelConfig = field(default_factory=ModelConfig)
@@ -122,6 +145,7 @@ class Config:
     optim: OptimConfig = field(default_factory=OptimConfig)
     train: TrainConfig = field(default_factory=TrainConfig)
     eval: EvalConfig = field(default_factory=EvalConfig)
+    tricks: TricksConfig = field(default_factory=TricksConfig)
     preset: str = ""  # the preset this config started from (informational)
 
     def to_dict(self) -> dict[str, Any]:
@@ -316,10 +340,13 @@ RULES: list[tuple[str, Any, str]] = [
     ("loss.margin", lambda v: 0 < v < math.inf, "positive and finite"),
     ("loss.pt_weight", lambda v: 0 <= v < math.inf, "0 or more, finite"),
     ("loss.aux_weight", lambda v: 0 <= v < math.inf, "0 or more, finite"),
+    ("optim.momentum", lambda v: 0 <= v < 1, "in [0, 1)"),
     ("optim.g_lr", lambda v: 0 < v < math.inf, "positive and finite"),
     ("optim.d_lr", lambda v: 0 < v < math.inf, "positive and finite"),
     ("optim.betas", lambda v: len(v) == 2 and all(0 <= b < 1 for b in v), "two numbers in [0, 1)"),
-    ("optim.momentum", lambda v: 0 <= v < 1, "in [0, 1)"),
+    ("optim.lr_decay_gamma", lambda v: 0 < v <= 1, "in (0, 1]"),
+    ("optim.lr_decay_every", lambda v: v >= 1, "at least 1"),
+    ("optim.lr_decay_end", lambda v: 0 <= v <= 1, "in [0, 1]"),
     ("train.batch_size", lambda v: v >= 1, "at least 1"),
     ("train.steps", lambda v: v >= 0, "0 or more"),
     ("train.d_steps", lambda v: v >= 1, "at least 1"),
@@ -339,6 +366,20 @@ RULES: list[tuple[str, Any, str]] = [
     ("eval.n", lambda v: 100 <= v <= 50000, "between 100 and 50000"),
     ("train.sync_batchnorm", lambda v: isinstance(v, bool), "true or false"),
     ("train.tensorboard", lambda v: isinstance(v, bool), "true or false"),
+    ("tricks.label_smoothing", lambda v: 0.5 < v <= 1, "in (0.5, 1]"),
+    ("tricks.fake_label", lambda v: 0 <= v < 0.5, "in [0, 0.5)"),
+    ("tricks.label_flip", lambda v: 0 <= v < 0.5, "in [0, 0.5)"),
+    ("tricks.noisy_labels", lambda v: 0 <= v <= 0.5, "in [0, 0.5]"),
+    ("tricks.instance_noise", lambda v: v >= 0, "0 or more"),
+    ("tricks.instance_noise_anneal_steps", lambda v: v >= 0, "0 or more"),
+    ("tricks.d_noise_layers", lambda v: v >= 0, "0 or more"),
+    ("tricks.minibatch_discrimination", lambda v: v == 0 or (isinstance(v, list) and len(v) == 2 and min(v) >= 1),
+     "0 or [B, C] with B, C at least 1"),
+    ("tricks.mode_seeking", lambda v: v >= 0, "0 or more"),
+    ("tricks.ema", lambda v: 0 <= v < 1, "in [0, 1)"),
+    ("tricks.r1", lambda v: v >= 0, "0 or more"),
+    ("tricks.g_clip", lambda v: v >= 0, "0 or more"),
+    ("tricks.d_clip", lambda v: v >= 0, "0 or more"),
 ]
 
 
@@ -353,6 +394,7 @@ def validate(cfg: Config) -> None:
     from gankit.data import DATASETS
     from gankit.losses import LOSSES
     from gankit.models import MODELS
+    from gankit.schedules import SCHEDULES
     from gankit.optim import OPTIMIZERS
     from gankit.penalties import PENALTIES
 
@@ -361,7 +403,7 @@ def validate(cfg: Config) -> None:
         if not ok(value):
             raise ConfigError(f"{key}: {_show(value)} is not allowed (must be {must})")
     for key, registry in (("data.dataset", DATASETS), ("model.name", MODELS), ("loss.name", LOSSES),
-                          ("optim.name", OPTIMIZERS), ("loss.penalty", PENALTIES)):
+                          ("optim.name", OPTIMIZERS), ("loss.penalty", PENALTIES), ("optim.lr_decay", SCHEDULES)):
         name = get_key(cfg, key)
         if name not in registry and not (key == "loss.penalty" and name == "auto"):
             raise ConfigError(f"{key}: unknown {registry.kind} '{name}'{did_you_mean(name, registry.names())}; "

@@ -28,3 +28,16 @@ def gradient_penalty(D, real, fake, y_real, y_fake):
     out = D(x_hat, y_real)
     (grad,) = torch.autograd.grad(out.sum(), x_hat, create_graph=True)
     return (grad.flatten(1).norm(2, dim=1) - 1).pow(2).mean()
+
+
+def r1_of(x: torch.Tensor, out: torch.Tensor) -> torch.Tensor:
+    """1/2 E||grad_x D(x)||^2, from D's output ``out`` on an ``x`` that requires grad."""
+    (grad,) = torch.autograd.grad(out.sum(), x, create_graph=True)
+    return 0.5 * grad.square().flatten(1).sum(1).mean()
+
+
+@PENALTIES.register("r1")
+def r1_penalty(D, real, fake, y_real, y_fake):
+    """R1 (Mescheder et al. 2018): 1/2 E||grad_x D(x)||^2 on real data; weight = gamma"""
+    x = real.detach().requires_grad_(True)
+    return r1_of(x, D(x, y_real))

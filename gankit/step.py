@@ -14,6 +14,7 @@ from gankit.distributed import unwrap
 from gankit.images import to_float
 from gankit.optim import make_optimizers  # noqa: F401  (lived here before; kept importable)
 from gankit.runs import sample_z
+from gankit.tricks import Tricks
 
 
 class BatchSampler:
@@ -30,12 +31,16 @@ class BatchSampler:
 
 
 class GANStep:
-    """One iteration of alternating updates: ``d_steps`` D updates, then one G update."""
+    """One iteration of alternating updates: ``d_steps`` D updates, then one G update.
+
+    Stabilisation tricks (gankit/tricks.py) enter only through ``self.tricks`` calls.
+    """
 
     def __init__(self, cfg: Config, G, D, objective, opt_g, opt_d, num_classes: int, gen: torch.Generator):
         self.cfg, self.G, self.D, self.obj = cfg, G, D, objective
         self.opt_g, self.opt_d, self.num_classes, self.gen = opt_g, opt_d, num_classes, gen
         self.amp = contextlib.nullcontext  # mixed-precision context; gankit.fast sets bf16 autocast
+        self.tricks = Tricks(cfg, unwrap(G), objective, opt_g, opt_d, gen)
 
     def noise(self, n: int, device):
         z = sample_z(n, self.cfg.model.z_dim, self.cfg.model.z_dist, self.gen, device)
@@ -47,18 +52,23 @@ class GANStep:
         """D's objective on one batch: (loss, detached stats). The fast path compiles this too."""
         with torch.no_grad():
             fake = self.G(z, y_fake)
+        real, fake = self.tricks.d_input(real, real=True), self.tricks.d_input(fake)  # instance noise
         real_out, fake_out = self.D(real, y_real), self.D(fake, y_fake)
-        loss = self.obj.d_loss(real_out, fake_out)
-        extra = self.obj.d_extra(unwrap(self.D), real, fake, y_real, y_fake)  # penalties, class loss
-        return loss + sum(extra.values()), {"D_loss": loss.detach(), "D(x)": self.obj.prob(real_out.detach()).mean(),
-                                            "D(G(z))": self.obj.prob(fake_out.detach()).mean(), **_detached(extra)}
+        loss = self.obj.d_loss(real_out, fake_out, **self.tricks.targets(real.shape[0], real.device))
+        extra = {**self.obj.d_extra(unwrap(self.D), real, fake, y_real, y_fake),  # penalties, class loss
+                 **self.tricks.d_penalties(real, real_out)}  # R1
+        return loss + sum(extra.values()), {
+            "D_loss": loss.detach(), "D(x)": self.obj.prob(real_out.detach()).mean(),
+            "D(G(z))": self.obj.prob(fake_out.detach()).mean(), **_detached(extra)}
 
     def g_loss(self, z, y):
         # D's grads from this loss are never used (the eager path zeroes them before the next D
         # step), so the plain D runs: under DDP no all-reduce is spent on them.
-        D, fake = unwrap(self.D), self.G(z, y)
-        loss = self.obj.g_loss(D(fake, y))
-        extra = self.obj.g_extra(D, fake, y)  # e.g. EBGAN's pulling-away term, AC-GAN's class loss
+        D = unwrap(self.D)
+        fake = self.G(z, y)
+        loss = self.obj.g_loss(D(self.tricks.d_input(fake), y))
+        extra = {**self.obj.g_extra(D, fake, y),  # e.g. pulling-away term, class loss
+                 **self.tricks.g_terms(fake, z)}  # mode seeking
         return loss + sum(extra.values()), {"G_loss": loss.detach(), **_detached(extra)}
 
     def update(self, opt, loss_fn, *args):
@@ -67,24 +77,26 @@ class GANStep:
             loss, stats = loss_fn(*args)
         opt.zero_grad(set_to_none=True)
         loss.backward()
+        stats.update(self.tricks.clip(opt))  # gradient clipping, before the step
         opt.step()
         return {k: v.float() for k, v in stats.items()}  # bf16 stats would round when summed
 
     def d_step(self, real, y_real):
         z, y_fake = self.noise(real.shape[0], real.device)
         stats = self.update(self.opt_d, self.d_loss, real, y_real, z, y_fake)
-        self.obj.after_d_step(unwrap(self.D))  # e.g. WGAN's weight clipping
+        self.obj.after_d_step(unwrap(self.D))  # e.g. WGAN's weight clipping (eager and compiled alike)
         return stats
 
     def g_step(self, n: int, device):
         z, y = self.noise(n, device)
-        return self.update(self.opt_g, self.g_loss, z, y)
+        return self.update(self.opt_g, self.g_loss, z, self.tricks.pair_labels(y))
 
     def __call__(self, sampler: BatchSampler) -> dict[str, torch.Tensor]:
         for _ in range(self.cfg.train.d_steps):
             real, y = sampler()
             stats = self.d_step(real, y)
         stats.update(self.g_step(real.shape[0], real.device))
+        self.tricks.end_iteration(unwrap(self.G))  # EMA of G, lr schedules, instance-noise clock
         return stats
 
 

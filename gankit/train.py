@@ -34,6 +34,7 @@ from gankit.signals import GracefulStop
 from gankit.optim import make_optimizers
 from gankit.step import BatchSampler, GANStep
 from gankit.tblog import open_writer
+from gankit.tricks import wrap_discriminator
 
 
 STOP_SYNC_EVERY = 10  # under torchrun, ranks agree on stopping (signal, time budget) this often
@@ -73,6 +74,7 @@ def train(cfg: Config, run_dir: str | Path, *, resume: bool = False, time_budget
                         image_size=cfg.data.image_size, channels=cfg.data.channels, strict=cfg.data.strict)
     num_classes = data.num_classes if cfg.model.conditional else 0
     G, D = build_models(cfg, data.shape, num_classes)
+    D = wrap_discriminator(cfg, D)  # tricks that change D: noise layers, minibatch features
     G, D = G.to(device), D.to(device)
     G_train, D_train = distributed.wrap(G, D, device, cfg.train.sync_batchnorm)  # G, D when not distributed
     opt_g, opt_d = make_optimizers(cfg, G, D)
@@ -92,6 +94,7 @@ def train(cfg: Config, run_dir: str | Path, *, resume: bool = False, time_budget
     # torchrun already gave each process its share of the cores (OMP_NUM_THREADS)
     threads = (run_threads(cfg, G, D, device, num_classes) if not distributed.is_enabled() or cfg.train.threads
                else torch.get_num_threads())
+    tricks = step_fn.tricks  # EMA, schedules, noise clock (gankit/tricks.py)
 
     # Fixed noise for the monitoring grid: drawn from its own seed so it never shifts.
     n_grid = cfg.train.grid_size ** 2
@@ -103,7 +106,7 @@ def train(cfg: Config, run_dir: str | Path, *, resume: bool = False, time_budget
     health = _health_monitor(cfg, G, data, num_classes, device)
     lr_scale = LRScale()
     stateful = {"G": G, "D": D, "opt_g": opt_g, "opt_d": opt_d, "means": means, "health": health,
-                "lr_scale": lr_scale}
+                "lr_scale": lr_scale, **tricks.stateful()}  # + lr schedules, G_ema, the tricks' clock
     generators = {"sampler": gen}
     meta = {"config": cfg.to_dict(), "data_shape": list(data.shape), "num_classes": num_classes}
     ckpts = CheckpointDir(run.checkpoints, keep=cfg.train.keep_checkpoints)
@@ -127,9 +130,10 @@ def train(cfg: Config, run_dir: str | Path, *, resume: bool = False, time_budget
     def draw_grid(path: Path) -> None:
         if not main:
             return
-        G.eval()
+        net = tricks.sampling_generator(G)  # the EMA of G when tricks.ema is on
+        net.eval()
         with torch.no_grad():
-            images = to_uint8(G(fixed_z, fixed_y), cfg.data.range)
+            images = to_uint8(net(fixed_z, fixed_y), cfg.data.range)
         G.train()
         save_grid(images, path, nrow=cfg.train.grid_size)
         if path != run.final:
@@ -199,7 +203,8 @@ def train(cfg: Config, run_dir: str | Path, *, resume: bool = False, time_budget
                 try:
                     if step % cfg.train.nan_check_every == 0:
                         check_training(step, means.sums, {"G": G, "D": D})
-                    scores = evaluator(G, step) if evaluator and evaluator.due(step) else {}
+                    scores = (evaluator(tricks.sampling_generator(G), step)  # the EMA of G when kept
+                              if evaluator and evaluator.due(step) else {})
                     if scores and evaluator.improved:  # the best generator by FID so far
                         save_checkpoint({**training_state(stateful, generators, elapsed_s=elapsed, **meta),
                                          "step": step}, run.checkpoints / "best.pt")

@@ -63,6 +63,8 @@ class CompiledUpdate:
         with self.step.amp():
             loss, stats = self.loss_fn(*args)
         grads = torch.autograd.grad(loss, params, allow_unused=True)
+        grads, clipped = self.step.tricks.clip_grads(self.opt, grads)  # tricks.g_clip / d_clip
+        stats = {**stats, **clipped}
         with torch.no_grad():
             adam.step(self.opt, grads)
         keys = list(stats)

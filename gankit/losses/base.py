@@ -23,6 +23,9 @@ class Objective:
     requires: dict = {}  # {"model.key": value} the objective needs (checked by config.validate)
     real_high = True  # D's output is higher on real data (False for EBGAN's energies)
     default_penalty = "none"  # what loss.penalty='auto' means for this objective
+    # True when d_loss accepts per-sample ``real_target=`` / ``fake_target=`` tensors
+    # (label smoothing, flipping and noisy labels in gankit/tricks.py need them).
+    soft_targets = False
 
     def __init__(self, cfg=None):
         self.cfg = cfg

@@ -11,9 +11,15 @@ from gankit.losses.base import Objective
 
 
 class _BCE(Objective):
-    def d_loss(self, real_out, fake_out):
-        # -E[log D(x)] - E[log(1 - D(G(z)))]
-        return F.softplus(-real_out).mean() + F.softplus(fake_out).mean()
+    soft_targets = True
+
+    def d_loss(self, real_out, fake_out, real_target=None, fake_target=None):
+        if real_target is None and fake_target is None:
+            # -E[log D(x)] - E[log(1 - D(G(z)))]
+            return F.softplus(-real_out).mean() + F.softplus(fake_out).mean()
+        # Soft targets t: -t log D - (1 - t) log(1 - D), per sample (tricks.bce_targets).
+        return (F.binary_cross_entropy_with_logits(real_out, real_target)
+                + F.binary_cross_entropy_with_logits(fake_out, fake_target))
 
 
 @LOSSES.register("nonsaturating")

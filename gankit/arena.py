@@ -1,0 +1,336 @@
+"""The arena: train several configurations under one budget, score them, rank them.
+
+``gankit arena CONFIG [CONFIG ...] --out DIR`` where each CONFIG is a preset name,
+optionally followed by ``:`` and comma-separated overrides::
+
+    dcgan-torch
+    dcgan-torch:tricks.label_smoothing=0.9,tricks.ema=0.99
+    dcgan-torch:tricks.minibatch_discrimination=[16,4]     (commas inside [] stay in the value)
+
+Every configuration is trained with every seed through ``gankit.train.train``, one run at a
+time, with the same budget (``--steps`` iterations or ``--time-budget`` seconds), FID
+tracked during training (``eval.every``), and the final generator (its EMA when kept)
+scored with the evaluation metrics. Written to DIR::
+
+    DIR/runs/<config>/seed<k>/   the ordinary run folders (eval.json holds the final scores)
+    DIR/arena.json               every run's budget, steps, time, metrics and FID curve
+    DIR/arena.md                 the ranked table (mean and sd over seeds), grids, curves
+    DIR/grids/<config>.png       the seed-0 fixed-noise grid of each configuration
+    DIR/fid_curves.png           FID against iterations and against training seconds
+
+Re-running the same command reuses finished runs (same resolved config, eval.json present),
+so an interrupted arena continues where it stopped. The report is made from the files.
+"""
+from __future__ import annotations
+
+import json
+import math
+import re
+import shutil
+import statistics
+from dataclasses import dataclass
+from pathlib import Path
+
+from gankit import config as config_mod
+from gankit.config import ConfigError
+
+# What the table shows, in order, and which way is better (True = lower).
+TABLE_METRICS = {"fid": True, "kid": True, "precision": False, "recall": False, "coverage": False,
+                 "class_coverage": False}
+RANK_BY = "fid"
+UNBOUNDED_STEPS = 10**9  # under --time-budget the clock, not train.steps, ends a run
+
+
+@dataclass
+class Entry:
+    """One arena configuration: its label (the CONFIG text), preset and overrides."""
+    label: str
+    preset: str
+    overrides: list[str]
+
+    @property
+    def slug(self) -> str:
+        return re.sub(r"[^A-Za-z0-9_.=+-]+", "_", self.label.replace("tricks.", ""))[:80]
+
+
+def split_overrides(text: str) -> list[str]:
+    """Split ``a=1,b=[2,3]`` on commas outside brackets/braces."""
+    parts, depth, cur = [], 0, ""
+    for ch in text:
+        depth += ch in "[{"
+        depth -= ch in "]}"
+        if ch == "," and depth == 0:
+            parts.append(cur)
+            cur = ""
+        else:
+            cur += ch
+    parts.append(cur)
+    return [p.strip() for p in parts if p.strip()]
+
+
+def parse_entry(text: str) -> Entry:
+    preset, _, rest = text.partition(":")
+    if not preset.strip():
+        raise ConfigError(f"arena config '{text}': expected PRESET or PRESET:key=value,...")
+    overrides = split_overrides(rest)
+    for o in overrides:
+        if "=" not in o:
+            raise ConfigError(f"arena config '{text}': override '{o}' is not key=value")
+    return Entry(text.strip(), preset.strip(), overrides)
+
+
+def resolve(entry: Entry, seed: int, dataset: str | None, steps: int | None, time_budget: float | None,
+            eval_every: int, eval_n: int, extra=()) -> config_mod.Config:
+    """The config one arena run trains: the entry's, with the arena's budget, seed and eval cadence."""
+    forced = [f"train.seed={seed}", f"eval.every={eval_every}", f"eval.n={eval_n}",
+              f"train.steps={steps if steps is not None else UNBOUNDED_STEPS}"]
+    if dataset:
+        forced.insert(0, f"data.dataset={dataset}")
+    try:
+        return config_mod.load_preset(entry.preset, [*extra, *entry.overrides, *forced])
+    except ConfigError as e:
+        raise ConfigError(f"arena config '{entry.label}': {e}") from None
+
+
+# ---------------------------------------------------------------------------- running
+
+
+def evaluate_run(run_dir: Path, dataset: str, n: int, data_dir=None) -> dict:
+    """Final scores of a run's generator (EMA weights when kept), numbers only."""
+    from gankit.metrics.evaluate import evaluate_path
+
+    result = evaluate_path(run_dir, dataset, n=n, data_dir=data_dir, seed=0)
+    return {k: v for k, v in result.items() if isinstance(v, (int, float)) and not isinstance(v, bool)}
+
+
+def fid_curve(run_dir: Path) -> list[dict]:
+    """``{step, elapsed_s, fid}`` from the periodic-evaluation rows of metrics.jsonl."""
+    from gankit.runs import read_metrics
+
+    return [{"step": r["step"], "elapsed_s": r.get("elapsed_s"), "fid": r["fid"]}
+            for r in read_metrics(Path(run_dir) / "metrics.jsonl") if isinstance(r.get("fid"), (int, float))]
+
+
+def _finished(run_dir: Path, cfg) -> dict | None:
+    """The saved result of a finished run with this exact config, or None."""
+    done = run_dir / "arena_run.json"
+    if not done.is_file() or not (run_dir / "config.yaml").is_file():
+        return None
+    if config_mod.load(run_dir / "config.yaml").to_dict() != cfg.to_dict():
+        return None
+    return json.loads(done.read_text())
+
+
+def run_one(entry: Entry, seed: int, cfg, run_dir: Path, time_budget, eval_n: int, data_dir, progress) -> dict:
+    from gankit.train import train
+
+    saved = _finished(run_dir, cfg)
+    if saved is not None:
+        return saved
+    if run_dir.exists():
+        shutil.rmtree(run_dir)  # a half-finished or differently configured run: start clean
+    result = train(cfg, run_dir, time_budget=time_budget, progress=progress, data_dir=data_dir)
+    metrics = evaluate_run(run_dir, cfg.data.dataset, eval_n, data_dir)
+    curve = fid_curve(run_dir)
+    if not curve or curve[-1]["step"] != result.step:
+        curve.append({"step": result.step, "elapsed_s": round(result.elapsed_s, 3), "fid": metrics.get("fid")})
+    row = {"seed": seed, "run_dir": str(run_dir), "steps": result.step, "elapsed_s": round(result.elapsed_s, 2),
+           "stopped_by": result.stopped_by, "metrics": metrics, "fid_curve": curve}
+    (run_dir / "arena_run.json").write_text(json.dumps(row, indent=1) + "\n")
+    return row
+
+
+def summarise(runs: list[dict]) -> dict:
+    """Mean and sample sd over seeds of every numeric metric, steps and seconds."""
+    keys = sorted({k for r in runs for k in r["metrics"]})
+    out = {}
+    for k in keys:
+        vals = [r["metrics"][k] for r in runs if isinstance(r["metrics"].get(k), (int, float))
+                and math.isfinite(r["metrics"][k])]
+        if vals:
+            out[k] = {"mean": statistics.fmean(vals), "sd": statistics.stdev(vals) if len(vals) > 1 else 0.0,
+                      "n": len(vals)}
+    for k in ("steps", "elapsed_s"):
+        vals = [r[k] for r in runs]
+        out[k] = {"mean": statistics.fmean(vals), "sd": statistics.stdev(vals) if len(vals) > 1 else 0.0,
+                  "n": len(vals)}
+    return out
+
+
+def run_arena(configs: list[str], out: str | Path, *, dataset: str | None = None, seeds: int = 2,
+              steps: int | None = None, time_budget: float | None = None, eval_n: int = 2000,
+              eval_every: int | None = None, data_dir: str | None = None, progress: bool = False,
+              extra=(), log=print) -> dict:
+    """Train and score every configuration x seed; write arena.json and the report.
+
+    ``extra`` overrides go into every configuration before its own (``--set train.compile=false``).
+    """
+    if steps is None and time_budget is None:
+        raise ConfigError("arena needs a budget: --steps N or --time-budget S")
+    if steps is not None and time_budget is not None:
+        raise ConfigError("give either --steps or --time-budget, not both")
+    if seeds < 1:
+        raise ConfigError("--seeds must be at least 1")
+    entries = [parse_entry(c) for c in configs]
+    slugs = [e.slug for e in entries]
+    if len(set(slugs)) != len(slugs):
+        raise ConfigError("arena configs must differ: " + ", ".join(sorted({s for s in slugs if slugs.count(s) > 1})))
+    every = eval_every or (max(1, steps // 6) if steps else 100)
+    plan = [(e, s, resolve(e, s, dataset, steps, time_budget, every, eval_n, extra)) for e in entries for s in range(seeds)]
+    out = Path(out)
+    out.mkdir(parents=True, exist_ok=True)
+    budget = {"steps": steps} if steps is not None else {"time_budget_s": time_budget}
+    doc = {"dataset": plan[0][2].data.dataset, "seeds": seeds, "budget": budget, "eval_n": eval_n,
+           "eval_every": every, "set": list(extra), "rank_by": RANK_BY, "configs": []}
+    by_label: dict[str, dict] = {}
+    for i, (entry, seed, cfg) in enumerate(plan, 1):
+        if entry.label not in by_label:
+            by_label[entry.label] = {"label": entry.label, "slug": entry.slug, "preset": entry.preset,
+                                     "overrides": entry.overrides, "active_tricks": _active(cfg), "runs": []}
+            doc["configs"].append(by_label[entry.label])
+        log(f"[{i}/{len(plan)}] {entry.label} seed {seed}")
+        row = run_one(entry, seed, cfg, out / "runs" / entry.slug / f"seed{seed}", time_budget, eval_n,
+                      data_dir, progress)
+        by_label[entry.label]["runs"].append(row)
+        by_label[entry.label]["summary"] = summarise(by_label[entry.label]["runs"])
+        _write_json(doc, out / "arena.json")  # after every run: an interrupted arena keeps its results
+    doc["ranking"] = rank(doc)
+    _write_json(doc, out / "arena.json")
+    write_report(out)
+    return doc
+
+
+def _active(cfg) -> list[str]:
+    from gankit.tricks import active
+
+    return active(cfg)
+
+
+def rank(doc: dict) -> list[str]:
+    """Labels from best to worst mean FID (configs without a FID last)."""
+    def key(c):
+        s = c.get("summary", {}).get(RANK_BY)
+        return (s is None, s["mean"] if s else 0.0)
+    return [c["label"] for c in sorted(doc["configs"], key=key)]
+
+
+def _write_json(doc: dict, path: Path) -> None:
+    tmp = path.with_name(f".{path.name}.tmp")
+    tmp.write_text(json.dumps(doc, indent=1) + "\n")
+    tmp.replace(path)
+
+
+# ---------------------------------------------------------------------------- the report
+
+
+def _cell(summary: dict, key: str, digits: int) -> str:
+    s = summary.get(key)
+    if not s:
+        return "–"
+    return f"{s['mean']:.{digits}f} ± {s['sd']:.{digits}f}" if s["n"] > 1 else f"{s['mean']:.{digits}f}"
+
+
+def table(doc: dict) -> str:
+    """The ranked markdown table: mean ± sd over seeds."""
+    present = [k for k in TABLE_METRICS if any(k in c.get("summary", {}) for c in doc["configs"])]
+    digits = {"fid": 1, "kid": 2}
+    head = ["#", "configuration"] + [f"{k} {'↓' if TABLE_METRICS[k] else '↑'}" for k in present] + ["steps", "seconds"]
+    lines = ["| " + " | ".join(head) + " |", "|" + "---|" * len(head)]
+    configs = {c["label"]: c for c in doc["configs"]}
+    for i, label in enumerate(rank(doc), 1):
+        s = configs[label].get("summary", {})
+        cells = [str(i), f"`{label}`"] + [_cell(s, k, digits.get(k, 3)) for k in present]
+        cells += [_cell(s, "steps", 0), _cell(s, "elapsed_s", 0)]
+        lines.append("| " + " | ".join(cells) + " |")
+    return "\n".join(lines)
+
+
+def _plt():
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    return plt
+
+
+def plot_fid_curves(doc: dict, path: Path) -> Path:
+    """FID against iterations and against training seconds: thin line per seed, thick mean."""
+    plt = _plt()
+    rows = math.ceil(len(doc["configs"]) / 2)
+    fig, axes = plt.subplots(1, 2, figsize=(12, 4.2 + 0.22 * rows), layout="constrained")
+    colors = plt.rcParams["axes.prop_cycle"].by_key()["color"]
+    styles = ["-", "--", ":", "-."]
+    for i, c in enumerate(doc["configs"]):
+        color, style = colors[i % len(colors)], styles[(i // len(colors)) % len(styles)]
+        for ax, x in zip(axes, ("step", "elapsed_s")):
+            for j, r in enumerate(c["runs"]):
+                pts = [(p[x], p["fid"]) for p in r["fid_curve"] if p.get(x) is not None and p.get("fid") is not None]
+                if pts:
+                    xs, ys = zip(*pts)
+                    ax.plot(xs, ys, color=color, ls=style, lw=1.8 if j == 0 else 0.8, alpha=1 if j == 0 else 0.45,
+                            marker="o", ms=2.5, label=c["label"] if j == 0 and x == "step" else None)
+    axes[0].set_xlabel("iteration")
+    axes[1].set_xlabel("training seconds (wall clock, includes periodic evaluation)")
+    for ax in axes:
+        ax.set_ylabel("FID (classifier features)")
+        ax.set_yscale("log")
+        ax.grid(alpha=0.3, which="both")
+    fig.legend(loc="outside lower center", ncol=2, fontsize=7, frameon=False)
+    fig.suptitle(f"FID during training on {doc['dataset']} ({doc['seeds']} seed(s); thick line = seed 0)")
+    fig.savefig(path, dpi=110)
+    plt.close(fig)
+    return path
+
+
+def plot_grids(doc: dict, out: Path) -> Path:
+    """All seed-0 grids side by side, titled by rank and configuration."""
+    from PIL import Image
+
+    plt = _plt()
+    configs = {c["label"]: c for c in doc["configs"]}
+    labels = rank(doc)
+    ncol = min(4, len(labels))
+    nrow = math.ceil(len(labels) / ncol)
+    fig, axes = plt.subplots(nrow, ncol, figsize=(3.4 * ncol, 4.0 * nrow), squeeze=False, layout="constrained")
+    for ax in axes.flat:
+        ax.axis("off")
+    for i, (ax, label) in enumerate(zip(axes.flat, labels), 1):
+        img = out / "grids" / f"{configs[label]['slug']}.png"
+        if img.is_file():
+            ax.imshow(Image.open(img), cmap="gray", vmin=0, vmax=255)
+        fid = configs[label].get("summary", {}).get("fid")
+        title = "\n".join(_wrap(f"{i}. {label}", 34)) + (f"\nFID {fid['mean']:.1f}" if fid else "")
+        ax.set_title(title, fontsize=8)
+    path = out / "grids.png"
+    fig.savefig(path, dpi=100)
+    plt.close(fig)
+    return path
+
+
+def _wrap(text: str, width: int) -> list[str]:
+    return [text[i:i + width] for i in range(0, len(text), width)]
+
+
+def write_report(out: str | Path) -> Path:
+    """arena.md, grids/ and fid_curves.png, from DIR/arena.json and the run folders."""
+    out = Path(out)
+    doc = json.loads((out / "arena.json").read_text())
+    (out / "grids").mkdir(exist_ok=True)
+    for c in doc["configs"]:
+        first = Path(c["runs"][0]["run_dir"]) / "final.png" if c["runs"] else None
+        if first and first.is_file():
+            shutil.copyfile(first, out / "grids" / f"{c['slug']}.png")
+    plot_fid_curves(doc, out / "fid_curves.png")
+    plot_grids(doc, out)
+    budget = doc["budget"]
+    what = (f"{budget['steps']} iterations" if "steps" in budget else f"{budget['time_budget_s']:g} s of training")
+    lines = [f"# Arena on {doc['dataset']}", "",
+             f"Budget per run: {what}; {doc['seeds']} seed(s) per configuration; metrics on "
+             f"{doc['eval_n']} generated samples against as many test images; FID tracked every "
+             f"{doc['eval_every']} iterations. Ranked by mean {RANK_BY}; ± is the sd over seeds."
+             + (f" Every configuration also had `{' '.join(doc['set'])}`." if doc.get("set") else ""), "",
+             table(doc), "", "![grids](grids.png)", "", "![FID during training](fid_curves.png)", ""]
+    path = out / "arena.md"
+    path.write_text("\n".join(lines))
+    return path

@@ -1,0 +1,81 @@
+"""An exponential moving average of the generator's weights (``tricks.ema``).
+
+Averaging G's recent weights smooths out the oscillation of adversarial training, so
+samples from the average are usually better than from the last iterate (Yazici et al.
+2019; used by ProGAN, StyleGAN, BigGAN). After each G update::
+
+    w_ema <- decay * w_ema + (1 - decay) * w
+
+so after k updates ``w_ema = decay^k w_0 + (1 - decay) sum_i decay^(k-i) w_i``. Choose
+the decay so that 1 / (1 - decay) is well below the number of steps (0.999 for long
+runs, 0.99 for a few thousand steps), or the average still remembers the initial G.
+
+BatchNorm: the running statistics G collected belong to G's weights, not to the
+average, and an averaged G sampled with them gives washed-out grey images. So before the
+average is used (grids, evaluation, checkpoints) its BatchNorm statistics are recomputed
+from a few batches of its own samples ("standing statistics", as BigGAN does). Other
+buffers (spectral norm's power-iteration vectors) are copied from G.
+"""
+from __future__ import annotations
+
+import copy
+from typing import Callable
+
+import torch
+from torch import nn
+from torch.nn.modules.batchnorm import _BatchNorm
+
+
+class EMA:
+    def __init__(self, model: nn.Module, decay: float, noise: Callable[[int, torch.Generator], tuple] | None = None,
+                 stat_batches: int = 8, stat_batch_size: int = 128, seed: int = 0):
+        self.decay, self.noise, self.seed = decay, noise, seed
+        self.stat_batches, self.stat_batch_size = stat_batches, stat_batch_size
+        self.model = copy.deepcopy(model).eval().requires_grad_(False)
+        self._bn = [m for m in self.model.modules() if isinstance(m, _BatchNorm)]
+        self._stats_fresh = False
+
+    @torch.no_grad()
+    def update(self, model: nn.Module) -> None:
+        for avg, p in zip(self.model.parameters(), model.parameters()):
+            avg.lerp_(p.detach(), 1.0 - self.decay)
+        for (name, avg), b in zip(self.model.named_buffers(), model.buffers()):
+            if not _is_bn_stat(name):
+                avg.copy_(b)
+        self._stats_fresh = False
+
+    @torch.no_grad()
+    def standing_stats(self) -> None:
+        """Recompute BatchNorm running statistics of the average from its own samples."""
+        if self._stats_fresh or not self._bn or self.noise is None:
+            return
+        momenta = [m.momentum for m in self._bn]
+        for m in self._bn:
+            m.reset_running_stats()
+            m.momentum = None  # a plain mean over the batches below
+        self.model.train()
+        device = next(self.model.parameters()).device
+        gen = torch.Generator(device=device).manual_seed(self.seed)  # same draws every time: deterministic
+        for _ in range(self.stat_batches):
+            self.model(*self.noise(self.stat_batch_size, gen))
+        self.model.eval()
+        for m, momentum in zip(self._bn, momenta):
+            m.momentum = momentum
+        self._stats_fresh = True
+
+    def sampler(self) -> nn.Module:
+        """The averaged generator, ready to sample from (eval mode, fresh statistics)."""
+        self.standing_stats()
+        return self.model
+
+    def state_dict(self) -> dict:
+        self.standing_stats()
+        return self.model.state_dict()
+
+    def load_state_dict(self, state: dict) -> None:
+        self.model.load_state_dict(state)
+        self._stats_fresh = True
+
+
+def _is_bn_stat(name: str) -> bool:
+    return name.rsplit(".", 1)[-1] in ("running_mean", "running_var", "num_batches_tracked")

@@ -1,0 +1,337 @@
+"""Stabilisation tricks (``cfg.tricks``): one small function or module per trick.
+
+Two places apply them, so a reader can see everything a run changes:
+
+* ``wrap_discriminator(cfg, D)`` — tricks that change D itself (noise layers, minibatch
+  features), applied once after the models are built, before the optimisers;
+* ``Tricks`` — the per-iteration hooks ``GANStep`` calls: instance noise on D's inputs,
+  BCE targets, R1, the mode-seeking term, gradient clipping, and, after each iteration,
+  the EMA of G and the learning-rate schedules.
+
+Every trick is off at its default; see docs/tricks.md for what each one does and cites.
+"""
+from __future__ import annotations
+
+import dataclasses
+import warnings
+
+import torch
+from torch import nn
+
+from gankit.config import Config, ConfigError, TricksConfig
+from gankit.ema import EMA
+from gankit.penalties import r1_of
+from gankit.runs import sample_z
+from gankit.schedules import build_schedulers
+
+# ---------------------------------------------------------------------------- labels (BCE targets)
+
+
+def label_tricks_on(t: TricksConfig) -> bool:
+    return t.label_smoothing != 1.0 or t.fake_label != 0.0 or t.label_flip > 0 or t.noisy_labels > 0
+
+
+def bce_targets(n: int, t: TricksConfig, gen: torch.Generator | None = None, device="cpu"):
+    """Per-sample D targets for a real and a fake batch of ``n``.
+
+    Smoothing sets the values (real ``label_smoothing``, fake ``fake_label``); noisy labels
+    jitter them inward by up to ``noisy_labels`` (real in [s-w, s], fake in [f, f+w], so
+    they stay in [0, 1]); flipping then swaps a sample's target with the other side's
+    with probability ``label_flip``, independently for the real and the fake batch.
+    """
+    real = torch.full((n,), t.label_smoothing, device=device)
+    fake = torch.full((n,), t.fake_label, device=device)
+    if t.noisy_labels > 0:
+        real = real - t.noisy_labels * torch.rand(n, generator=gen, device=device)
+        fake = fake + t.noisy_labels * torch.rand(n, generator=gen, device=device)
+    if t.label_flip > 0:
+        flip_real = torch.rand(n, generator=gen, device=device) < t.label_flip
+        flip_fake = torch.rand(n, generator=gen, device=device) < t.label_flip
+        real, fake = torch.where(flip_real, fake, real), torch.where(flip_fake, real, fake)
+    return real, fake
+
+
+# ---------------------------------------------------------------------------- instance noise
+
+
+def instance_noise_sigma(sigma0: float, anneal_steps: int, step: int) -> float:
+    """sigma0, falling linearly to 0 at ``anneal_steps`` (constant when anneal_steps is 0)."""
+    if anneal_steps <= 0:
+        return sigma0
+    return sigma0 * max(0.0, 1.0 - step / anneal_steps)
+
+
+def add_instance_noise(x: torch.Tensor, sigma: float, gen: torch.Generator | None = None) -> torch.Tensor:
+    """x + N(0, sigma^2): blurs real and fake distributions so they overlap (Sønderby et al. 2017)."""
+    if sigma <= 0:
+        return x
+    return x + sigma * torch.randn(x.shape, generator=gen, device=x.device, dtype=x.dtype)
+
+
+# ---------------------------------------------------------------------------- changes to D
+
+
+def add_noise_layers(D: nn.Module, sigma: float) -> nn.Module:
+    """Gaussian noise on the input of every Linear/Conv layer inside D, in training mode only.
+
+    Done with forward pre-hooks so any model family gets it and state_dict keys do not change.
+    """
+    def hook(module, args):
+        if not module.training:
+            return None
+        return (args[0] + sigma * torch.randn_like(args[0]), *args[1:])
+
+    for m in D.modules():
+        if isinstance(m, (nn.Linear, nn.Conv2d, nn.ConvTranspose2d)):
+            m.register_forward_pre_hook(hook)
+    return D
+
+
+class MinibatchDiscrimination(nn.Module):
+    """Salimans et al. 2016, sec. 3.2: how close each sample's features are to the others'.
+
+    M = h T reshaped to [N, B, C]; o_b(x_i) = sum_{j != i} exp(-||M_i,b - M_j,b||_1).
+    A collapsed batch has near-identical rows, large o, and D learns to reject that.
+    """
+
+    def __init__(self, in_features: int, kernels: int, dims: int):
+        super().__init__()
+        self.kernels, self.dims, self.out_dim = kernels, dims, kernels
+        self.T = nn.Parameter(torch.randn(in_features, kernels * dims) * 0.1)
+
+    def forward(self, h: torch.Tensor) -> torch.Tensor:
+        m = (h @ self.T).view(-1, self.kernels, self.dims)
+        dist = (m.unsqueeze(0) - m.unsqueeze(1)).abs().sum(3)  # [N, N, B]
+        return torch.exp(-dist).sum(1) - 1.0  # drop j == i, where exp(0) = 1
+
+
+class MinibatchStdDev(nn.Module):
+    """Karras et al. 2018 (ProGAN), sec. 3: the features' stddev over a group of samples,
+    averaged to one number per group and given to every sample of that group."""
+
+    out_dim = 1
+
+    def __init__(self, group_size: int = 4):
+        super().__init__()
+        self.group_size = group_size
+
+    def forward(self, h: torch.Tensor) -> torch.Tensor:
+        n = h.shape[0]
+        g = min(self.group_size, n)
+        while n % g:
+            g -= 1
+        groups = h.reshape(g, n // g, -1)  # sample i sits in group i % (n // g)
+        std = (groups.var(0, unbiased=False) + 1e-8).sqrt().mean(1)  # [n // g]
+        return std.repeat(g).unsqueeze(1)
+
+
+class BatchFeatureD(nn.Module):
+    """Any D plus minibatch features, through the features/head contract (models/__init__.py).
+
+    ``features`` is the wrapped D's; ``head(h, y) = D.head(h, y) + w . [extras(h)]`` keeps the
+    wrapped head (and its class conditioning) and adds a linear read-out of the batch
+    statistics, zero at initialisation so training starts from the unwrapped D.
+    """
+
+    def __init__(self, D: nn.Module, extras: list[nn.Module]):
+        super().__init__()
+        self.inner = D
+        self.extras = nn.ModuleList(extras)
+        self.extra_head = nn.Linear(sum(e.out_dim for e in extras), 1)
+        nn.init.zeros_(self.extra_head.weight)
+        nn.init.zeros_(self.extra_head.bias)
+        self.feature_dim = D.feature_dim
+
+    def features(self, x, y=None):
+        return self.inner.features(x, y)
+
+    def head(self, h, y=None):
+        extra = torch.cat([e(h) for e in self.extras], dim=1)
+        return self.inner.head(h, y) + self.extra_head(extra).squeeze(1)
+
+    def forward(self, x, y=None):
+        return self.head(self.features(x, y), y)
+
+    def __getattr__(self, name):  # anything else (num_classes, ...) is the wrapped D's
+        try:
+            return super().__getattr__(name)
+        except AttributeError:
+            if name == "inner":
+                raise
+            return getattr(self.inner, name)
+
+
+def _minibatch_extras(t: TricksConfig, feature_dim: int) -> list[nn.Module]:
+    extras: list[nn.Module] = []
+    if t.minibatch_discrimination:
+        kernels, dims = t.minibatch_discrimination
+        extras.append(MinibatchDiscrimination(feature_dim, kernels, dims))
+    if t.minibatch_stddev:
+        extras.append(MinibatchStdDev())
+    return extras
+
+
+def wrap_discriminator(cfg: Config, D: nn.Module) -> nn.Module:
+    """Apply the tricks that change D (call before building the optimisers)."""
+    t = cfg.tricks
+    if t.d_noise_layers > 0:
+        D = add_noise_layers(D, t.d_noise_layers)
+    extras = _minibatch_extras(t, D.feature_dim)
+    if extras and not _has_head(D):
+        raise ConfigError("tricks.minibatch_discrimination/minibatch_stddev feed D's score head; "
+                          f"model '{cfg.model.name}' has none (its D scores the input directly)")
+    return BatchFeatureD(D, extras) if extras else D
+
+
+def _has_head(D: nn.Module) -> bool:
+    """False for discriminators whose score is not head(features) (EBGAN's autoencoder)."""
+    try:
+        D.head(torch.zeros(2, D.feature_dim), None)
+    except NotImplementedError:
+        return False
+    except Exception:  # a conditional head wants labels: it exists
+        pass
+    return True
+
+
+# ---------------------------------------------------------------------------- extra loss terms
+
+
+def r1_penalty(real: torch.Tensor, real_out: torch.Tensor, gamma: float) -> torch.Tensor:
+    """gamma/2 * E ||grad_x D(x)||^2 on real data (Mescheder et al. 2018); ``real`` must require grad.
+
+    The same penalty as ``loss.penalty=r1`` (gankit/penalties.py), reusing the D step's forward.
+    """
+    return gamma * r1_of(real, real_out)
+
+
+def mode_seeking_loss(fake: torch.Tensor, z: torch.Tensor, eps: float = 1e-5) -> torch.Tensor:
+    """Mao et al. 2019: 1 / (mean|G(z1) - G(z2)| / mean|z1 - z2| + eps), batch halves as pairs.
+
+    Minimising it pushes G to map distant latents to distant images (against collapse).
+    """
+    half = fake.shape[0] // 2
+    ratio = ((fake[:half] - fake[half:2 * half]).abs().mean()
+             / (z[:half] - z[half:2 * half]).abs().mean())
+    return 1.0 / (ratio + eps)
+
+
+# ---------------------------------------------------------------------------- the per-step hooks
+
+
+def active(cfg: Config) -> list[str]:
+    """'key=value' for every trick (and lr decay) this config turns on."""
+    defaults = TricksConfig()
+    on = [f"tricks.{f.name}={getattr(cfg.tricks, f.name)}" for f in dataclasses.fields(TricksConfig)
+          if getattr(cfg.tricks, f.name) != getattr(defaults, f.name)]
+    if cfg.optim.lr_decay != "none":
+        on.append(f"optim.lr_decay={cfg.optim.lr_decay}")
+    return on
+
+
+class Tricks:
+    """The per-iteration tricks of one run; every hook is a no-op when its trick is off."""
+
+    def __init__(self, cfg: Config, G: nn.Module, objective, opt_g, opt_d, gen: torch.Generator | None = None):
+        self.t, self.gen, self.opt_g, self.opt_d = cfg.tricks, gen, opt_g, opt_d
+        self.step = 0  # iterations done: drives the instance-noise schedule; restored on resume
+        self.labels = label_tricks_on(self.t)
+        if self.labels and not getattr(objective, "soft_targets", False):
+            raise ConfigError(f"tricks.label_smoothing/fake_label/label_flip/noisy_labels change BCE targets; "
+                              f"loss '{cfg.loss.name}' has none (use nonsaturating or minimax, or turn them off)")
+        self.ema = EMA(G, self.t.ema, noise=self._latents(cfg, G), seed=cfg.train.seed) if self.t.ema > 0 else None
+        self.schedulers = build_schedulers(cfg, opt_g, opt_d)
+
+    @staticmethod
+    def _latents(cfg: Config, G: nn.Module):
+        """(z, y) batches for the EMA's BatchNorm statistics, drawn like the training noise."""
+        def noise(n: int, gen: torch.Generator):
+            device = gen.device
+            z = sample_z(n, G.z_dim, cfg.model.z_dist, gen, device)
+            k = getattr(G, "num_classes", 0)
+            return z, (torch.randint(k, (n,), generator=gen, device=device) if k else None)
+        return noise
+
+    # -- D step
+    def d_input(self, x: torch.Tensor, real: bool = False) -> torch.Tensor:
+        """What D sees: the image plus annealed instance noise (real and fake alike).
+
+        With R1 on, a real batch comes back requiring grad, for the penalty's grad_x D(x).
+        """
+        sigma = instance_noise_sigma(self.t.instance_noise, self.t.instance_noise_anneal_steps, self.step)
+        x = add_instance_noise(x, sigma, self.gen)
+        return x.detach().requires_grad_(True) if real and self.t.r1 > 0 else x
+
+    def targets(self, n: int, device) -> dict:
+        """Keyword arguments for ``objective.d_loss``: soft targets, or nothing when off."""
+        if not self.labels:
+            return {}
+        real, fake = bce_targets(n, self.t, self.gen, device)
+        return {"real_target": real, "fake_target": fake}
+
+    def d_penalties(self, real: torch.Tensor, real_out: torch.Tensor) -> dict[str, torch.Tensor]:
+        return {"R1": r1_penalty(real, real_out, self.t.r1)} if self.t.r1 > 0 else {}
+
+    # -- G step
+    def pair_labels(self, y: torch.Tensor | None) -> torch.Tensor | None:
+        """Mode seeking compares two latents under the same class: the second half reuses the first's."""
+        if y is None or self.t.mode_seeking <= 0:
+            return y
+        half = y.shape[0] // 2
+        return torch.cat([y[:half], y[:half], y[2 * half:]])
+
+    def g_terms(self, fake: torch.Tensor, z: torch.Tensor) -> dict[str, torch.Tensor]:
+        if self.t.mode_seeking <= 0:
+            return {}
+        return {"mode_seeking": self.t.mode_seeking * mode_seeking_loss(fake, z)}
+
+    # -- both
+    def _max_norm(self, opt) -> tuple[str, float]:
+        return ("G", self.t.g_clip) if opt is self.opt_g else ("D", self.t.d_clip)
+
+    def clip(self, opt) -> dict[str, torch.Tensor]:
+        """Clip the ``.grad`` of ``opt``'s parameters before ``opt.step()``; the pre-clip norm is a statistic."""
+        which, max_norm = self._max_norm(opt)
+        if max_norm <= 0:
+            return {}
+        params = [p for group in opt.param_groups for p in group["params"] if p.grad is not None]
+        return {f"{which}_grad_norm": torch.nn.utils.clip_grad_norm_(params, max_norm).detach()}
+
+    def clip_grads(self, opt, grads) -> tuple[list, dict[str, torch.Tensor]]:
+        """The same clipping on a list of gradients (the compiled update never fills ``.grad``)."""
+        which, max_norm = self._max_norm(opt)
+        if max_norm <= 0:
+            return list(grads), {}
+        total = torch.linalg.vector_norm(torch.stack([torch.linalg.vector_norm(g) for g in grads if g is not None]))
+        scale = (max_norm / (total + 1e-6)).clamp(max=1.0)  # clip_grad_norm_'s formula
+        return [None if g is None else g * scale for g in grads], {f"{which}_grad_norm": total.detach()}
+
+    def end_iteration(self, G: nn.Module) -> None:
+        if self.ema is not None:
+            self.ema.update(G)
+        with warnings.catch_warnings():
+            # The compiled update (gankit/fast) applies Adam without calling opt.step(), which
+            # torch's scheduler takes for a wrong call order; the lr it sets is used all the same.
+            warnings.filterwarnings("ignore", message="Detected call of `lr_scheduler.step()` before")
+            for s in self.schedulers:
+                s.step()
+        self.step += 1
+
+    def sampling_generator(self, G: nn.Module) -> nn.Module:
+        """The network to draw grids and evaluation samples from: the EMA when kept."""
+        return self.ema.sampler() if self.ema is not None else G
+
+    # -- checkpoints
+    def stateful(self) -> dict:
+        """Named objects for the checkpoint (each has state_dict/load_state_dict).
+
+        The EMA is saved as ``G_ema``, the key ``runs.load_generator`` and export prefer.
+        """
+        objects = {"tricks": self, "sched_g": self.schedulers[0], "sched_d": self.schedulers[1]}
+        return objects | ({"G_ema": self.ema} if self.ema is not None else {})
+
+    def state_dict(self) -> dict:
+        return {"step": self.step}
+
+    def load_state_dict(self, state: dict) -> None:
+        self.step = int(state["step"])
