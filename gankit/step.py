@@ -55,7 +55,7 @@ class GANStep:
         real, fake = self.tricks.d_input(real, real=True), self.tricks.d_input(fake)  # instance noise
         real_out, fake_out = self.D(real, y_real), self.D(fake, y_fake)
         loss = self.obj.d_loss(real_out, fake_out, **self.tricks.targets(real.shape[0], real.device))
-        extra = {**self.obj.d_extra(self.D, real, fake, y_real, y_fake),  # penalties, class loss
+        extra = {**self.obj.d_extra(unwrap(self.D), real, fake, y_real, y_fake),  # penalties, class loss
                  **self.tricks.d_penalties(real, real_out)}  # R1
         return loss + sum(extra.values()), {
             "D_loss": loss.detach(), "D(x)": self.obj.prob(real_out.detach()).mean(),

@@ -90,3 +90,10 @@ def test_damaged_gzip_is_a_data_error(tmp_path_factory, payload, cut):
         return
     # Whole: the payload. Cut inside the 2-byte magic: not gzip, read as plain bytes (the hash catches it).
     assert out == (payload if written == blob else written) and (written == blob or cut < 2)
+
+
+def test_empty_array_with_oversized_dimensions_is_a_data_error():
+    """Found by the property test above: a zero dimension makes the size check pass."""
+    content = struct.pack(">HBB", 0, 0x08, 4) + struct.pack(">4I", 0, 124386, 124394, 596099547)
+    with pytest.raises(DataError, match="implausible IDX dimensions"):
+        parse_idx(content)

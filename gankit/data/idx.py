@@ -77,7 +77,11 @@ def parse_idx(content: bytes, name: str = "<bytes>") -> np.ndarray:
     if payload != expected:
         kind = "truncated" if payload < expected else "has trailing bytes"
         raise DataError(f"{name}: IDX file {kind} (header says {expected} data bytes, found {payload})")
-    return np.frombuffer(content, dtype=dtype, offset=header).reshape(dims).astype(dtype.newbyteorder("="))
+    try:
+        array = np.frombuffer(content, dtype=dtype, offset=header).reshape(dims)
+    except ValueError as e:  # e.g. an empty array whose other dimensions overflow numpy's size limit
+        raise DataError(f"{name}: implausible IDX dimensions {list(dims)} ({e})") from None
+    return array.astype(dtype.newbyteorder("="))
 
 
 def load_idx(path: str | Path, expected_sha256: str | None = None) -> np.ndarray:

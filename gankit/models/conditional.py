@@ -42,15 +42,16 @@ class LabelInput(nn.Module):
 
 
 class Discriminator(nn.Module):
-    """Shared tail of every discriminator: subclasses define ``features(x, y) -> [B, F]``.
+    """Shared tail of every discriminator: subclasses define ``features(x, y) -> [B, F]``
+    and call ``add_head`` once their body exists (so weights are created, and initialised,
+    body first).
 
     ``head`` is the linear score (plus the projection term in 'projection' mode) and
     ``classify`` the AC-GAN class logits, both read from the same features, so
     ``D(x, y) == D.head(D.features(x, y), y)`` holds by construction.
     """
 
-    def __init__(self, feature_dim: int, num_classes: int = 0, mode: str | None = None):
-        super().__init__()
+    def add_head(self, feature_dim: int, num_classes: int = 0, mode: str | None = None) -> None:
         self.feature_dim, self.num_classes, self.label_mode = feature_dim, num_classes, mode
         self.score = nn.Linear(feature_dim, 1)
         self.embed = nn.Embedding(num_classes, feature_dim) if mode == "projection" else None

@@ -65,8 +65,7 @@ class DCGANDiscriminator(Discriminator):
                  slope=0.2, dropout=0.0):
         size = native_size(shape)
         n_down = int(math.log2(size)) - 2  # S x S -> 4x4
-        top = ndf * 2 ** (n_down - 1)
-        super().__init__(top * 16, num_classes, mode)
+        super().__init__()
         self.shape, self.size, self.pad_value = tuple(shape), size, background(data_range)
         self.label = nn.Embedding(num_classes, size * size) if mode == "input" else None
         ch_in, ch = shape[0] + (1 if self.label is not None else 0), ndf
@@ -78,6 +77,7 @@ class DCGANDiscriminator(Discriminator):
                 layers.append(nn.Dropout(dropout))
             ch_in, ch = ch, ch * 2
         self.body = nn.Sequential(*layers, nn.Flatten())
+        self.add_head(ndf * 2 ** (n_down - 1) * 16, num_classes, mode)
 
     def features(self, x: torch.Tensor, y: torch.Tensor | None = None) -> torch.Tensor:
         (t, b), (l, r) = _pads(self.size, self.shape[1]), _pads(self.size, self.shape[2])

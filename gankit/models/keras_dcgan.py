@@ -50,7 +50,7 @@ def _dropout(p: float) -> list[nn.Module]:
 class KerasDiscriminator(Discriminator):
     def __init__(self, shape, ndf=64, num_classes=0, mode=None, norm="none", act="leakyrelu", slope=0.3,
                  dropout=0.3):
-        super().__init__(2 * ndf * (shape[1] // 4) * (shape[2] // 4), num_classes, mode)
+        super().__init__()
         self.shape = tuple(shape)
         self.label = nn.Embedding(num_classes, shape[1] * shape[2]) if mode == "input" else None
         ch_in = shape[0] + (1 if self.label is not None else 0)
@@ -60,6 +60,7 @@ class KerasDiscriminator(Discriminator):
             *_dropout(dropout),
             nn.Flatten(),
         )
+        self.add_head(2 * ndf * (shape[1] // 4) * (shape[2] // 4), num_classes, mode)
 
     def features(self, x: torch.Tensor, y: torch.Tensor | None = None) -> torch.Tensor:
         if self.label is not None:

@@ -22,7 +22,10 @@ def _hidden(sizes: list[int], norm: str, act: str, slope: float, dropout: float 
     """Linear -> norm -> activation (-> dropout) for each consecutive pair of sizes."""
     layers: list[nn.Module] = []
     for a, b in zip(sizes[:-1], sizes[1:]):
-        layers += [nn.Linear(a, b, bias=norm == "none"), norm_layer(norm, b, dims=1), activation(act, slope)]
+        layers.append(nn.Linear(a, b, bias=norm == "none"))
+        if norm != "none":  # no Identity placeholder: the vanilla MLP keeps main's state_dict keys
+            layers.append(norm_layer(norm, b, dims=1))
+        layers.append(activation(act, slope))
         if dropout:
             layers.append(nn.Dropout(dropout))
     return nn.Sequential(*layers)
@@ -35,7 +38,7 @@ class MLPGenerator(nn.Module):
         self.z_dim, self.shape, self.num_classes = z_dim, shape, num_classes
         self.label = LabelInput(num_classes, embed_dim) if num_classes else None
         width = z_dim + (self.label.dim if self.label else 0)
-        self.net = nn.Sequential(_hidden([width, *hidden], norm, act, slope), nn.Linear(hidden[-1], math.prod(shape)))
+        self.net = nn.Sequential(*_hidden([width, *hidden], norm, act, slope), nn.Linear(hidden[-1], math.prod(shape)))
         self.out = output_activation(data_range)
 
     def forward(self, z: torch.Tensor, y: torch.Tensor | None = None) -> torch.Tensor:
@@ -47,10 +50,11 @@ class MLPGenerator(nn.Module):
 class MLPDiscriminator(Discriminator):
     def __init__(self, hidden: list[int], shape: tuple, num_classes: int = 0, mode: str | None = None,
                  norm: str = "none", act: str = "relu", slope: float = 0.2, dropout: float = 0.0):
-        super().__init__(hidden[-1], num_classes, mode)
+        super().__init__()
         self.label = LabelInput(num_classes) if mode == "input" else None
         width = math.prod(shape) + (num_classes if self.label else 0)
         self.body = _hidden([width, *hidden], norm, act, slope, dropout)
+        self.add_head(hidden[-1], num_classes, mode)
 
     def features(self, x: torch.Tensor, y: torch.Tensor | None = None) -> torch.Tensor:
         h = x.flatten(1)
