@@ -34,6 +34,7 @@ def browser():
 def page(browser):
     ctx = browser.new_context(viewport={"width": 1280, "height": 900})
     pg = ctx.new_page()
+    pg.set_default_timeout(120_000)  # generation runs on a 2-core CI machine that may be busy
     pg.problems = []
     pg.on("console", lambda m: pg.problems.append(m.text) if m.type in ("error", "warning") else None)
     pg.on("pageerror", lambda e: pg.problems.append(str(e)))
