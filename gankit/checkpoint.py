@@ -11,7 +11,6 @@ import os
 import random
 import re
 import shutil
-import tempfile
 from pathlib import Path
 from typing import Any
 
@@ -19,6 +18,7 @@ import numpy as np
 import torch
 
 from gankit import __version__
+from gankit.atomic import atomic_path, fsync_dir
 from gankit.divergence import Diverged, first_nonfinite
 
 FORMAT = "gankit-checkpoint"
@@ -42,48 +42,17 @@ def save_checkpoint(state: dict[str, Any], path: str | Path) -> Path:
     A crash or a full disk mid-write leaves the previous file at ``path`` untouched.
     """
     path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
     try:
-        os.fchmod(fd, 0o666 & ~_umask())  # mkstemp makes 0600; a checkpoint is an ordinary file
-        with os.fdopen(fd, "wb") as f:
+        with atomic_path(path) as tmp, open(tmp, "wb") as f:
             torch.save({"format": FORMAT, "version": VERSION, "gankit_version": __version__, **state}, f)
-            f.flush()
-            os.fsync(f.fileno())
-        os.replace(tmp, path)
-        _fsync_dir(path.parent)
     except OSError as e:
-        Path(tmp).unlink(missing_ok=True)
         raise CheckpointWriteError(f"could not write {path} ({e.strerror or e}); "
                                    "any previous file there is untouched") from e
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
     return path
 
 
 def _first_line(e: BaseException) -> str:
     return (str(e).strip().splitlines() or ["no details"])[0][:200]
-
-
-def _umask() -> int:
-    mask = os.umask(0)
-    os.umask(mask)
-    return mask
-
-
-def _fsync_dir(folder: Path) -> None:
-    """Make a rename durable: on POSIX the directory entry needs its own fsync."""
-    try:
-        fd = os.open(folder, os.O_RDONLY)
-    except OSError:
-        return
-    try:
-        os.fsync(fd)
-    except OSError:
-        pass
-    finally:
-        os.close(fd)
 
 
 def load_checkpoint(path: str | Path, map_location="cpu") -> dict[str, Any]:
@@ -228,7 +197,7 @@ class CheckpointDir:
                     dst.flush()
                     os.fsync(dst.fileno())
             os.replace(tmp, self.last)
-            _fsync_dir(self.folder)
+            fsync_dir(self.folder)
         except OSError as e:
             tmp.unlink(missing_ok=True)
             raise CheckpointWriteError(f"could not update {self.last} ({e.strerror or e})") from e

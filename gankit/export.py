@@ -15,8 +15,6 @@ string metadata carries what is needed to rebuild the network without the run fo
 from __future__ import annotations
 
 import json
-import os
-import tempfile
 from pathlib import Path
 
 from safetensors import SafetensorError
@@ -24,6 +22,7 @@ from safetensors.torch import load_file, safe_open, save_file
 
 from gankit import __version__
 from gankit import config as config_mod
+from gankit.atomic import atomic_path
 from gankit.checkpoint import CheckpointError, load_checkpoint, load_state
 from gankit.runs import RunDir
 
@@ -45,17 +44,8 @@ def export_generator(run_dir: str | Path, out: str | Path, checkpoint: str = "la
         "weights": "ema" if use_ema else "raw",
     }
     out = Path(out)
-    out.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=out.parent, prefix=f".{out.name}.", suffix=".tmp")
-    os.close(fd)
-    try:
-        save_file(tensors, tmp, metadata=metadata)
-        with open(tmp, "rb+") as f:
-            os.fsync(f.fileno())
-        os.replace(tmp, out)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
+    with atomic_path(out) as tmp:
+        save_file(tensors, str(tmp), metadata=metadata)
     return out
 
 

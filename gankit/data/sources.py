@@ -21,6 +21,7 @@ from pathlib import Path
 
 import numpy as np
 
+from gankit.atomic import atomic_path
 from gankit.data.idx import DataError, encode_idx, read_bytes, sha256, verify
 
 SPLIT_FILES = {
@@ -146,18 +147,9 @@ def locate(cat: Catalogue, stems: tuple[str, ...], data_dir=None, download: bool
 
 
 def atomic_write(path: Path, content: bytes) -> None:
-    """Write to a temp file in the same folder, fsync, then rename over ``path``."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    try:
-        with os.fdopen(fd, "wb") as f:
-            f.write(content)
-            f.flush()
-            os.fsync(f.fileno())
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
+    """Write ``content`` to ``path`` atomically (never a partial or wrong file in the cache)."""
+    with atomic_path(path) as tmp:
+        tmp.write_bytes(content)
 
 
 def fetch(cat: Catalogue, dest: Path, mirrors: tuple[str, ...] | None = None,

@@ -7,14 +7,13 @@ labels and by the extractor version: new weights or changed data never reuse old
 from __future__ import annotations
 
 import hashlib
-import os
-import tempfile
 from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
 import torch
 
+from gankit.atomic import atomic_path
 from gankit.data import load_dataset
 from gankit.data.sources import cache_root
 from gankit.metrics.extractor import FeatureNet, load_extractor, version
@@ -81,12 +80,5 @@ def reference(dataset: str, split: str = "test", data_dir=None) -> FeatureSet:
 
 
 def _atomic_savez(path: Path, **arrays) -> None:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".npz")
-    os.close(fd)
-    try:
+    with atomic_path(path, suffix=".npz") as tmp:  # np.savez keeps a name that ends in .npz
         np.savez(tmp, **arrays)
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
