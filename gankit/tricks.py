@@ -13,6 +13,7 @@ Every trick is off at its default; see docs/tricks.md for what each one does and
 from __future__ import annotations
 
 import dataclasses
+import re
 import warnings
 
 import torch
@@ -312,7 +313,7 @@ class Tricks:
         with warnings.catch_warnings():
             # The compiled update (gankit/fast) applies Adam without calling opt.step(), which
             # torch's scheduler takes for a wrong call order; the lr it sets is used all the same.
-            warnings.filterwarnings("ignore", message="Detected call of `lr_scheduler.step()` before")
+            warnings.filterwarnings("ignore", message=re.escape("Detected call of `lr_scheduler.step()` before"))
             for s in self.schedulers:
                 s.step()
         self.step += 1

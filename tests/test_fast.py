@@ -170,3 +170,28 @@ def test_gankit_train_uses_the_compiled_step_and_resumes_exactly(tmp_path, data_
     for k in a["G"]:
         assert torch.equal(a["G"][k], b["G"][k]), k
     assert C.load(tmp_path / "a" / "config.yaml").train.compile is True
+
+
+def test_lr_schedules_under_the_compiled_update_warn_about_nothing(recwarn):
+    """The compiled update applies Adam without ``opt.step()``: torch's scheduler must not
+    be allowed to tell users they called it in the wrong order (it is the right order)."""
+    step, sampler = build(overrides=["optim.lr_decay=linear", "train.steps=10"])
+    assert isinstance(step, FastGANStep)
+    run(step, sampler, 3)
+    assert not [w for w in recwarn if "lr_scheduler" in str(w.message)]
+    assert step.opt_g.param_groups[0]["lr"] < step.cfg.optim.g_lr  # the schedule did move
+
+
+@pytest.mark.parametrize("data_range", ["unit", "symmetric"])
+def test_the_float_pool_and_per_batch_conversion_draw_identical_batches(data_range, monkeypatch):
+    images = torch.randint(0, 256, (300, 1, 28, 28), dtype=torch.uint8, generator=torch.Generator().manual_seed(2))
+    labels = torch.arange(300) % 10
+    pooled = BatchSampler(images, labels, 16, data_range, torch.Generator().manual_seed(5))
+    monkeypatch.setattr(BatchSampler, "FLOAT_POOL_BYTES", 0)
+    per_batch = BatchSampler(images, labels, 16, data_range, torch.Generator().manual_seed(5))
+    assert pooled.pool is not None and per_batch.pool is None
+    for _ in range(3):
+        (xa, ya), (xb, yb) = pooled(), per_batch()
+        assert torch.equal(xa, xb) and torch.equal(ya, yb)
+    idx = torch.randint(300, (16,), generator=torch.Generator().manual_seed(5))
+    assert torch.equal(BatchSampler(images, labels, 16, data_range, torch.Generator().manual_seed(5))()[1], labels[idx])
