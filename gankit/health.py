@@ -62,7 +62,7 @@ class HealthMonitor:
         out = {"diversity": round(float(diversity(fake)) / self.real_spread, 6)}
         if self.classify is not None and self.num_classes:
             found = torch.unique(self.classify(fake)).numel()
-            out["coverage"] = round(found / self.num_classes, 6)
+            out["classes_found"] = round(found / self.num_classes, 6)
         return out
 
     def update(self, row: dict) -> list[str]:
@@ -89,7 +89,7 @@ class HealthMonitor:
                 if "collapse" not in self.active:
                     warnings.append(f"generator collapse: sample diversity {div:.3f} (relative to real data) "
                                     f"fell below {COLLAPSE_RATIO:.0%} of its best, {self.best_diversity:.3f}")
-        cov = row.get("coverage")
+        cov = row.get("classes_found")  # not "coverage": that is PRDC's, from eval.every
         if isinstance(cov, float) and cov < COVERAGE_MIN:
             active.append("coverage")
             if "coverage" not in self.active:

@@ -35,7 +35,7 @@ def test_collapse_from_diversity_and_from_class_coverage():
     warnings = mon.update(_row(3, diversity=0.1))
     assert len(warnings) == 1 and "generator collapse" in warnings[0] and mon.active == ["collapse"]
     assert mon.update(_row(4, diversity=0.1)) == []  # still collapsed: no repeat
-    assert mon.update(_row(5, diversity=0.6, coverage=0.2)) == ["generator collapse: samples cover only 20% of the classes"]
+    assert mon.update(_row(5, diversity=0.6, classes_found=0.2)) == ["generator collapse: samples cover only 20% of the classes"]
 
 
 def test_sample_stats_see_a_collapsed_generator():
@@ -54,7 +54,7 @@ def test_sample_stats_see_a_collapsed_generator():
     assert HealthMonitor(Diverse(), real, z).sample_stats()["diversity"] > 0.8
     classify = lambda x: torch.zeros(x.shape[0], dtype=torch.long)  # noqa: E731  every sample looks like class 0
     stats = HealthMonitor(Diverse(), real, z, classify=classify, num_classes=10).sample_stats()
-    assert stats["coverage"] == 0.1
+    assert stats["classes_found"] == 0.1
     assert float(diversity(torch.zeros(5, 3))) == 0.0
 
 
@@ -109,3 +109,11 @@ def test_a_real_run_where_d_wins_warns_in_the_log_and_on_the_progress_line(tmp_p
     log = (tmp_path / "run" / "train.log").read_text()
     assert log.count("warning: D wins outright") == 1
     assert any(p.get("health") == "D wins" for p in postfixes)
+
+
+def test_prdc_coverage_from_periodic_evaluation_is_not_read_as_class_coverage():
+    """eval.every merges PRDC's ``coverage`` (share of real neighbourhoods, often < 0.3 for a
+    fine generator) into the same row: it must not raise a class-collapse warning."""
+    mon = HealthMonitor()
+    assert mon.update(_row(1, diversity=0.6, coverage=0.05, classes_found=1.0)) == []
+    assert "coverage" not in mon.active
