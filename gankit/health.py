@@ -39,9 +39,11 @@ class HealthMonitor:
 
     def __init__(self, G: torch.nn.Module | None = None, real: torch.Tensor | None = None,
                  z: torch.Tensor | None = None, y: torch.Tensor | None = None, patience: int = 10,
-                 classify: Callable[[torch.Tensor], torch.Tensor] | None = None, num_classes: int = 0):
+                 classify: Callable[[torch.Tensor], torch.Tensor] | None = None, num_classes: int = 0,
+                 d_probabilities: bool = True):
         self.G, self.z, self.y, self.patience = G, z, y, patience
         self.classify, self.num_classes = classify, num_classes
+        self.d_probabilities = d_probabilities  # False: D(x)/D(G(z)) are raw critic values, no "D wins" check
         self.real_spread = float(diversity(real)) if real is not None else None
         self.d_wins = 0
         self.history: dict[str, list[float]] = {}
@@ -70,7 +72,8 @@ class HealthMonitor:
         active: list[str] = []
 
         real, fake = row.get("D(x)"), row.get("D(G(z))")
-        if isinstance(real, float) and isinstance(fake, float) and real > D_WINS_REAL and fake < D_WINS_FAKE:
+        if (self.d_probabilities and isinstance(real, float) and isinstance(fake, float)
+                and real > D_WINS_REAL and fake < D_WINS_FAKE):
             self.d_wins += 1
         else:
             self.d_wins = 0

@@ -59,25 +59,29 @@ class GANStep:
              if self.num_classes else None)
         return z, y
 
-    def d_loss(self, real, y_real, z, y_fake):
-        """D's objective on one batch: (loss, detached stats). The fast path compiles this too."""
+    def d_loss(self, real, y_real, z, y_fake, draws):
+        """D's objective on one batch: (loss, detached stats). The fast path compiles this too.
+
+        ``draws``: the tricks' random inputs (instance noise, soft targets), drawn beforehand.
+        """
         with torch.no_grad():
             fake = self.G(z, y_fake)
-        real, fake = self.tricks.d_input(real, real=True), self.tricks.d_input(fake)  # instance noise
+        real = self.tricks.d_input(real, draws.get("noise_real"), real=True)  # instance noise
+        fake = self.tricks.d_input(fake, draws.get("noise_fake"))
         real_out, fake_out = self.D(real, y_real), self.D(fake, y_fake)
-        loss = self.obj.d_loss(real_out, fake_out, **self.tricks.targets(real.shape[0], real.device))
+        loss = self.obj.d_loss(real_out, fake_out, **self.tricks.targets(draws))
         extra = {**self.obj.d_extra(unwrap(self.D), real, fake, y_real, y_fake),  # penalties, class loss
                  **self.tricks.d_penalties(real, real_out)}  # R1
         return loss + sum(extra.values()), {
             "D_loss": loss.detach(), "D(x)": self.obj.prob(real_out.detach()).mean(),
             "D(G(z))": self.obj.prob(fake_out.detach()).mean(), **_detached(extra)}
 
-    def g_loss(self, z, y):
+    def g_loss(self, z, y, draws):
         # D's grads from this loss are never used (the eager path zeroes them before the next D
         # step), so the plain D runs: under DDP no all-reduce is spent on them.
         D = unwrap(self.D)
         fake = self.G(z, y)
-        loss = self.obj.g_loss(D(self.tricks.d_input(fake), y))
+        loss = self.obj.g_loss(D(self.tricks.d_input(fake, draws.get("noise_fake")), y))
         extra = {**self.obj.g_extra(D, fake, y),  # e.g. pulling-away term, class loss
                  **self.tricks.g_terms(fake, z)}  # mode seeking
         return loss + sum(extra.values()), {"G_loss": loss.detach(), **_detached(extra)}
@@ -94,19 +98,20 @@ class GANStep:
 
     def d_step(self, real, y_real):
         z, y_fake = self.noise(real.shape[0], real.device)
-        stats = self.update(self.opt_d, self.d_loss, real, y_real, z, y_fake)
+        stats = self.update(self.opt_d, self.d_loss, real, y_real, z, y_fake, self.tricks.d_draws(real))
         self.obj.after_d_step(unwrap(self.D))  # e.g. WGAN's weight clipping (eager and compiled alike)
         return stats
 
-    def g_step(self, n: int, device):
-        z, y = self.noise(n, device)
-        return self.update(self.opt_g, self.g_loss, z, self.tricks.pair_labels(y))
+    def g_step(self, shape: torch.Size, device):
+        """One G update on fresh noise; ``shape`` is the batch's image shape [N, C, H, W]."""
+        z, y = self.noise(shape[0], device)
+        return self.update(self.opt_g, self.g_loss, z, self.tricks.pair_labels(y), self.tricks.g_draws(shape, device))
 
     def __call__(self, sampler: BatchSampler) -> dict[str, torch.Tensor]:
         for _ in range(self.cfg.train.d_steps):
             real, y = sampler()
             stats = self.d_step(real, y)
-        stats.update(self.g_step(real.shape[0], real.device))
+        stats.update(self.g_step(real.shape, real.device))
         self.tricks.end_iteration(unwrap(self.G))  # EMA of G, lr schedules, instance-noise clock
         return stats
 

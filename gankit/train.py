@@ -103,7 +103,7 @@ def train(cfg: Config, run_dir: str | Path, *, resume: bool = False, time_budget
     fixed_y = (torch.arange(n_grid) % num_classes).to(device) if num_classes else None
 
     means = RunningMeans()
-    health = _health_monitor(cfg, G, data, num_classes, device)
+    health = _health_monitor(cfg, G, data, num_classes, device, objective.probabilities)
     lr_scale = LRScale()
     stateful = {"G": G, "D": D, "opt_g": opt_g, "opt_d": opt_d, "means": means, "health": health,
                 "lr_scale": lr_scale, **tricks.stateful()}  # + lr schedules, G_ema, the tricks' clock
@@ -252,11 +252,11 @@ def train(cfg: Config, run_dir: str | Path, *, resume: bool = False, time_budget
     return TrainResult(run.root, step, elapsed, last_row, stopped_by, rollbacks)
 
 
-def _health_monitor(cfg: Config, G, data, num_classes: int, device) -> HealthMonitor:
+def _health_monitor(cfg: Config, G, data, num_classes: int, device, d_probabilities: bool = True) -> HealthMonitor:
     """A monitor with its own fixed noise and the first 64 real images (no RNG is consumed)."""
     n = min(64, len(data))
     z = sample_z(n, cfg.model.z_dim, cfg.model.z_dist,
                  torch.Generator(device="cpu").manual_seed(cfg.train.seed + 54321)).to(device)
     y = (torch.arange(n) % num_classes).to(device) if num_classes else None
     real = to_float(data.images[:n], cfg.data.range).to(device)
-    return HealthMonitor(G, real, z, y, num_classes=num_classes)
+    return HealthMonitor(G, real, z, y, num_classes=num_classes, d_probabilities=d_probabilities)

@@ -62,13 +62,6 @@ def instance_noise_sigma(sigma0: float, anneal_steps: int, step: int) -> float:
     return sigma0 * max(0.0, 1.0 - step / anneal_steps)
 
 
-def add_instance_noise(x: torch.Tensor, sigma: float, gen: torch.Generator | None = None) -> torch.Tensor:
-    """x + N(0, sigma^2): blurs real and fake distributions so they overlap (Sønderby et al. 2017)."""
-    if sigma <= 0:
-        return x
-    return x + sigma * torch.randn(x.shape, generator=gen, device=x.device, dtype=x.dtype)
-
-
 # ---------------------------------------------------------------------------- changes to D
 
 
@@ -254,21 +247,48 @@ class Tricks:
         return noise
 
     # -- D step
-    def d_input(self, x: torch.Tensor, real: bool = False) -> torch.Tensor:
-        """What D sees: the image plus annealed instance noise (real and fake alike).
+    # Random draws happen in ``d_draws`` / ``g_draws``, eagerly and before the update, and
+    # enter the loss as tensors: the compiled update (gankit/fast) cannot trace a seeded
+    # ``torch.Generator``, and a sigma that changes every step would recompile the graph.
+    def noise_sigma(self) -> float:
+        return instance_noise_sigma(self.t.instance_noise, self.t.instance_noise_anneal_steps, self.step)
+
+    def _noise(self, shape, device) -> torch.Tensor | None:
+        """sigma * N(0, 1) of ``shape``, or None when instance noise is off (or annealed away)."""
+        sigma = self.noise_sigma()
+        if sigma <= 0:
+            return None
+        return sigma * torch.randn(tuple(shape), generator=self.gen, device=device)
+
+    def d_draws(self, real: torch.Tensor) -> dict[str, torch.Tensor]:
+        """This D update's random inputs: instance noise for the real and the fake batch, then
+        soft/flipped BCE targets (only those whose trick is on)."""
+        draws = {}
+        noise_real = self._noise(real.shape, real.device)
+        if noise_real is not None:
+            draws["noise_real"], draws["noise_fake"] = noise_real, self._noise(real.shape, real.device)
+        if self.labels:
+            draws["real_target"], draws["fake_target"] = bce_targets(real.shape[0], self.t, self.gen, real.device)
+        return draws
+
+    def g_draws(self, shape, device) -> dict[str, torch.Tensor]:
+        """The G update's random inputs: instance noise for the fake batch D scores."""
+        noise = self._noise(shape, device)
+        return {} if noise is None else {"noise_fake": noise}
+
+    def d_input(self, x: torch.Tensor, noise: torch.Tensor | None = None, real: bool = False) -> torch.Tensor:
+        """What D sees: the image plus its instance noise (``noise`` from the draws; None = off).
 
         With R1 on, a real batch comes back requiring grad, for the penalty's grad_x D(x).
         """
-        sigma = instance_noise_sigma(self.t.instance_noise, self.t.instance_noise_anneal_steps, self.step)
-        x = add_instance_noise(x, sigma, self.gen)
+        if noise is not None:
+            x = x + noise
         return x.detach().requires_grad_(True) if real and self.t.r1 > 0 else x
 
-    def targets(self, n: int, device) -> dict:
-        """Keyword arguments for ``objective.d_loss``: soft targets, or nothing when off."""
-        if not self.labels:
-            return {}
-        real, fake = bce_targets(n, self.t, self.gen, device)
-        return {"real_target": real, "fake_target": fake}
+    @staticmethod
+    def targets(draws: dict) -> dict:
+        """Keyword arguments for ``objective.d_loss``: the drawn soft targets, or nothing."""
+        return {k: draws[k] for k in ("real_target", "fake_target") if k in draws}
 
     def d_penalties(self, real: torch.Tensor, real_out: torch.Tensor) -> dict[str, torch.Tensor]:
         return {"R1": r1_penalty(real, real_out, self.t.r1)} if self.t.r1 > 0 else {}

@@ -195,3 +195,18 @@ def test_the_float_pool_and_per_batch_conversion_draw_identical_batches(data_ran
         assert torch.equal(xa, xb) and torch.equal(ya, yb)
     idx = torch.randint(300, (16,), generator=torch.Generator().manual_seed(5))
     assert torch.equal(BatchSampler(images, labels, 16, data_range, torch.Generator().manual_seed(5))()[1], labels[idx])
+
+
+@pytest.mark.parametrize("tricks", [
+    ["tricks.instance_noise=0.5", "tricks.instance_noise_anneal_steps=4"],  # anneals to 0 within the run
+    ["tricks.label_smoothing=0.9", "tricks.label_flip=0.1", "tricks.noisy_labels=0.05"],
+])
+def test_tricks_with_random_draws_stay_compiled_and_match_eager(tricks):
+    """Instance noise and label tricks draw their randomness before the update, so the update
+    still compiles (a seeded generator inside the graph used to force the eager fallback)
+    and both paths see the same random numbers."""
+    fast, fs = build(overrides=tricks)
+    plain, ps = build(compile=False, overrides=tricks)
+    got, want = run(fast, fs, 6), run(plain, ps, 6)
+    assert not fast.fallbacks, fast.fallbacks
+    assert_close_runs(got, want, rtol=1e-4, atol=1e-5)

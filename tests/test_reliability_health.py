@@ -117,3 +117,15 @@ def test_prdc_coverage_from_periodic_evaluation_is_not_read_as_class_coverage():
     mon = HealthMonitor()
     assert mon.update(_row(1, diversity=0.6, coverage=0.05, classes_found=1.0)) == []
     assert "coverage" not in mon.active
+
+
+def test_d_wins_is_only_judged_on_probabilities():
+    """f-GAN logs T = g_f(v) and WGAN/hinge/LSGAN raw scores as D(x), D(G(z)): values like
+    D(x)=5, D(G(z))=-3 are a healthy critic there, not 'D wins'."""
+    from gankit import config as C
+    from gankit.losses import build_loss
+
+    raw = HealthMonitor(patience=2, d_probabilities=False)
+    assert all(raw.update(_row(i, 5.0, -3.0)) == [] for i in range(10)) and raw.active == []
+    flags = {name: build_loss(C.load_preset(name)).probabilities for name in ("vanilla", "fgan-pearson", "wgan", "hinge")}
+    assert flags == {"vanilla": True, "fgan-pearson": False, "wgan": False, "hinge": False}

@@ -67,7 +67,7 @@ def test_gan_step_passes_the_smoothed_targets_to_the_loss():
 
 def test_label_tricks_off_pass_no_targets():
     step, sampler = make_step(tiny())
-    assert step.tricks.targets(16, "cpu") == {}
+    assert step.tricks.d_draws(torch.zeros(16, *SHAPE)) == {} and step.tricks.targets({}) == {}
 
 
 def test_bce_with_targets_one_and_zero_is_the_plain_loss():
@@ -117,7 +117,9 @@ def test_instance_noise_has_the_configured_sigma_at_step_t():
         step(sampler)
     assert step.tricks.step == 2
     x = torch.zeros(200, 1, 32, 32)
-    assert step.tricks.d_input(x).std().item() == pytest.approx(0.25, rel=0.02)
+    draws = step.tricks.d_draws(x)
+    assert step.tricks.d_input(x, draws["noise_real"]).std().item() == pytest.approx(0.25, rel=0.02)
+    assert step.tricks.g_draws(x.shape, x.device)["noise_fake"].std().item() == pytest.approx(0.25, rel=0.02)
 
 
 def test_instance_noise_reaches_d_in_both_steps():

@@ -26,6 +26,9 @@ class Objective:
     # True when d_loss accepts per-sample ``real_target=`` / ``fake_target=`` tensors
     # (label smoothing, flipping and noisy labels in gankit/tricks.py need them).
     soft_targets = False
+    # True when ``prob`` gives probabilities (the logistic losses): the health monitor's
+    # "D wins" check (D(x) > 0.99, D(G(z)) < 0.01) means nothing on raw critic values.
+    probabilities = True
 
     def __init__(self, cfg=None):
         self.cfg = cfg
@@ -58,6 +61,8 @@ class Objective:
 
 class Identity:
     """Mixin for objectives whose D output is a score, not a logit: show it as is."""
+
+    probabilities = False
 
     def prob(self, out):
         return out

@@ -107,6 +107,7 @@ class FGAN(Objective):
     """Variational divergence minimisation for one f (set by the registered subclass)."""
 
     div: Divergence
+    probabilities = False  # D(x) / D(G(z)) are logged as T = g_f(v) (see prob)
 
     def d_loss(self, real_out, fake_out):
         # -(E_P[g_f(v)] - E_Q[f*(g_f(v))]): D maximises the variational lower bound.
