@@ -115,7 +115,8 @@ def gankit_config(model: str, batch: int, overrides=()) -> tuple[C.Config, str]:
         return C.load_preset("vanilla", [f"train.batch_size={batch}", *overrides]), "registered mlp"
     cfg = _registered_keras_dcgan()
     if cfg is not None:
-        C.apply_overrides(cfg, [f"train.batch_size={batch}", *overrides])
+        # the same algorithm as the tutorial loop: no preset tricks (the dcgan preset keeps an EMA of G)
+        C.apply_overrides(cfg, [f"train.batch_size={batch}", "tricks.ema=0.0", *overrides])
         return cfg, f"registered {cfg.model.name} (preset {cfg.preset})"
     cfg = C.load_preset("vanilla", [f"train.batch_size={batch}", "data.range=symmetric", "model.z_dist=normal",
                                     "model.init=default", "optim.g_lr=1e-4", "optim.d_lr=1e-4", *overrides])
