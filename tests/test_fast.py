@@ -210,3 +210,14 @@ def test_tricks_with_random_draws_stay_compiled_and_match_eager(tricks):
     got, want = run(fast, fs, 6), run(plain, ps, 6)
     assert not fast.fallbacks, fast.fallbacks
     assert_close_runs(got, want, rtol=1e-4, atol=1e-5)
+
+
+def test_thread_choice_small_models_one_large_models_every_allowed_core(monkeypatch):
+    from gankit.fast import tuning
+
+    monkeypatch.setattr(tuning.os, "sched_getaffinity", lambda pid: {0, 1, 2, 3}, raising=False)
+    monkeypatch.setattr(tuning, "TORCH_DEFAULT_THREADS", 8)
+    assert tuning.auto_threads(0.4e6) == 1  # the vanilla MLP: ops too small to split
+    assert tuning.auto_threads(190e6) == 4  # the Keras DCGAN: every core the process may use
+    monkeypatch.setattr(tuning, "TORCH_DEFAULT_THREADS", 2)  # OMP_NUM_THREADS=2 / physical cores
+    assert tuning.auto_threads(190e6) == 2

@@ -15,6 +15,9 @@ from torch import nn
 # Forward FLOPs per sample above which intra-op parallelism pays for its synchronisation.
 # The vanilla MLP (~0.4 MFLOP/sample) is far below; the Keras-style DCGAN (~190) far above.
 LARGE_MODEL_FLOPS = 20e6
+# torch's own default at import (physical cores, or OMP_NUM_THREADS when the user set it):
+# the most threads a large model gets, so hyper-threads and the user's limit are respected.
+TORCH_DEFAULT_THREADS = torch.get_num_threads()
 
 
 def cpu_has_fast_bf16() -> bool:
@@ -60,12 +63,13 @@ def forward_flops_per_sample(G: nn.Module, D: nn.Module, z_dim: int, device, num
 
 
 def auto_threads(flops_per_sample: float) -> int:
-    """1 thread for small models (their ops are too small to split); half the cores for
-    large ones. OpenMP threads wait for each other at every op, so one thread that another
-    process has descheduled stalls them all: on a busy 2-core machine the DCGAN ran 3x
-    slower on 2 threads than on 1 (docs/performance.md)."""
+    """1 thread for small models (their ops are too small to split); every core this
+    process may run on for large ones (on an idle 2-core machine the Keras DCGAN step ran
+    8.2 steps/s on 2 threads against 4.4 on 1). OpenMP threads wait for each other at
+    every op, so on a machine busy with other work set ``train.threads=1``: there 2
+    threads ran the DCGAN 3x slower than 1 (docs/performance.md)."""
     cores = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else (os.cpu_count() or 1)
-    return 1 if flops_per_sample < LARGE_MODEL_FLOPS else max(1, cores // 2)
+    return 1 if flops_per_sample < LARGE_MODEL_FLOPS else max(1, min(cores, TORCH_DEFAULT_THREADS))
 
 
 def set_threads(n: int) -> int:
