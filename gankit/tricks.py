@@ -250,12 +250,9 @@ class Tricks:
     # Random draws happen in ``d_draws`` / ``g_draws``, eagerly and before the update, and
     # enter the loss as tensors: the compiled update (gankit/fast) cannot trace a seeded
     # ``torch.Generator``, and a sigma that changes every step would recompile the graph.
-    def noise_sigma(self) -> float:
-        return instance_noise_sigma(self.t.instance_noise, self.t.instance_noise_anneal_steps, self.step)
-
     def _noise(self, shape, device) -> torch.Tensor | None:
         """sigma * N(0, 1) of ``shape``, or None when instance noise is off (or annealed away)."""
-        sigma = self.noise_sigma()
+        sigma = instance_noise_sigma(self.t.instance_noise, self.t.instance_noise_anneal_steps, self.step)
         if sigma <= 0:
             return None
         return sigma * torch.randn(tuple(shape), generator=self.gen, device=device)
