@@ -24,10 +24,9 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # runs from a chec
 import torch  # noqa: E402
 
 from gankit.fast import bench, set_threads  # noqa: E402
-from gankit.images import to_uint8  # noqa: E402
 from gankit.metrics.evaluate import real_subset, score  # noqa: E402
 from gankit.metrics.features import featurize, reference  # noqa: E402
-from gankit.runs import sample_z  # noqa: E402
+from gankit.sample import generate  # noqa: E402
 
 CASES = {  # case -> (bench model, batch, overrides shared by both sides, default target FID)
     "mlp-128": ("mlp", 128, [], 400.0),
@@ -36,16 +35,15 @@ CASES = {  # case -> (bench model, batch, overrides shared by both sides, defaul
 
 
 def fid_of(G, cfg, real, n: int, device) -> float:
-    """FID of ``n`` samples from fixed noise (seed 0), in eval mode, not timed."""
+    """FID of ``n`` samples drawn as ``gankit sample`` draws them (seed 0, eval mode); not timed."""
     was = G.training
     G.eval()
     try:
         with torch.no_grad():
-            z = sample_z(n, cfg.model.z_dim, cfg.model.z_dist, torch.Generator().manual_seed(0)).to(device)
-            images = torch.cat([to_uint8(G(z[i:i + 500]), cfg.data.range).cpu() for i in range(0, n, 500)])
+            images, _ = generate(G, cfg, n, seed=0, device=device)
     finally:
         G.train(was)
-    return score(featurize(images.reshape(n, 1, 28, 28), "mnist"), real, ["fid"])["fid"]
+    return score(featurize(torch.from_numpy(images).reshape(n, 1, 28, 28), "mnist"), real, ["fid"])["fid"]
 
 
 def race(name: str, step_fn, G, cfg, real, args, threads: int, target: float, device) -> dict:
