@@ -95,8 +95,13 @@ def test_explorer_answers_a_slider_move_with_a_new_image(tmp_path, page, conditi
         page.wait_for_function("document.getElementById('current').complete")
         assert "2.0" in page.inner_text("#sliders")
 
-        with page.expect_response(lambda r: "api/interp.png" in r.url and "b=5" in r.url):
+        with page.expect_response(lambda r: "api/interp.png" in r.url and "b=5" in r.url) as strip:
             page.locator("#gallery img >> nth=4").click(modifiers=["Shift"])
+        # Let the strip finish before the class changes: a new class re-requests it, and the
+        # browser rightly cancels a superseded image load, which would show as a failed request.
+        assert strip.value.finished() is None and strip.value.status == 200
+        page.wait_for_function("(() => { const s = document.getElementById('interp-strip');"
+                               " return s.src.includes('b=5') && s.complete && s.naturalWidth > 0; })()")
         if conditional:
             with page.expect_response(lambda r: "label=3" in r.url):
                 page.select_option("#label", "3")
