@@ -12,7 +12,7 @@ import os
 import torch
 from torch import nn
 
-# Forward FLOPs per sample above which intra-op parallelism pays for its synchronisation.
+# Forward FLOPs per sample below which a model's ops are too short to split on AMX CPUs.
 # The vanilla MLP (~0.4 MFLOP/sample) is far below; the Keras-style DCGAN (~190) far above.
 LARGE_MODEL_FLOPS = 20e6
 # torch's own default at import (physical cores, or OMP_NUM_THREADS when the user set it):
@@ -20,16 +20,25 @@ LARGE_MODEL_FLOPS = 20e6
 TORCH_DEFAULT_THREADS = torch.get_num_threads()
 
 
-def cpu_has_fast_bf16() -> bool:
-    """AMX tiles make bf16 matmuls and convolutions ~3x faster than fp32 (measured)."""
+def cpu_has_amx() -> bool:
     try:
         return bool(torch.cpu._is_amx_tile_supported())
     except AttributeError:  # older torch
         return False
 
 
+def cpu_has_fast_bf16() -> bool:
+    """Native bf16 matmuls: AMX tiles (Intel, ~3x fp32, measured) or AVX512-BF16 (AMD Zen 4:
+    a 128x784x128 matmul 190 against 98 GFLOP/s on one core, the Keras DCGAN step 1.8x
+    against 1.2x the tutorial). Without either, oneDNN emulates bf16 and gains nothing."""
+    try:
+        return cpu_has_amx() or bool(torch.cpu._is_avx512_bf16_supported())
+    except AttributeError:  # older torch
+        return False
+
+
 def resolve_precision(name: str, device: torch.device) -> str:
-    """'auto' -> 'bf16' on CUDA GPUs that support it and on CPUs with AMX, else 'fp32'."""
+    """'auto' -> 'bf16' on CUDA GPUs that support it and on CPUs with native bf16, else 'fp32'."""
     if name != "auto":
         return name
     if device.type == "cuda":
@@ -62,14 +71,21 @@ def forward_flops_per_sample(G: nn.Module, D: nn.Module, z_dim: int, device, num
     return counter.get_total_flops() / 2
 
 
-def auto_threads(flops_per_sample: float) -> int:
-    """1 thread for small models (their ops are too small to split); every core this
-    process may run on for large ones (on an idle 2-core machine the Keras DCGAN step ran
-    8.2 steps/s on 2 threads against 4.4 on 1). OpenMP threads wait for each other at
-    every op, so on a machine busy with other work set ``train.threads=1``: there 2
+def auto_threads(flops_per_sample: float, amx: bool | None = None) -> int:
+    """Every core this process may run on, except for small models on AMX CPUs.
+
+    Splitting an op across threads pays when the op takes long enough to hide the
+    threads' synchronisation. With AMX a matmul of the vanilla MLP takes ~20 us, so one
+    thread ran it fastest; without AMX the same matmul takes ~85 us and two threads won
+    (AMD Zen 4, bf16: 400 against 290 steps/s). Large models (the Keras DCGAN) use every
+    core everywhere (8.2 against 4.4 steps/s on Intel). OpenMP threads wait for each other
+    at every op, so on a machine busy with other work set ``train.threads=1``: there 2
     threads ran the DCGAN 3x slower than 1 (docs/performance.md)."""
     cores = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else (os.cpu_count() or 1)
-    return 1 if flops_per_sample < LARGE_MODEL_FLOPS else max(1, min(cores, TORCH_DEFAULT_THREADS))
+    amx = cpu_has_amx() if amx is None else amx
+    if amx and flops_per_sample < LARGE_MODEL_FLOPS:
+        return 1
+    return max(1, min(cores, TORCH_DEFAULT_THREADS))
 
 
 def set_threads(n: int) -> int:
