@@ -1,33 +1,15 @@
 """Datasets as one in-memory uint8 tensor: ``images [N, C, H, W]`` and ``labels [N]``."""
 from __future__ import annotations
 
-from dataclasses import dataclass
-
 import numpy as np
 import torch
 
 from gankit.data import sources
+from gankit.data.folder import load_folder
 from gankit.data.idx import DataError, load_idx
+from gankit.data.imageset import ImageSet
+from gankit.data.synthetic import make_synthetic
 from gankit.registry import Registry
-
-
-@dataclass
-class ImageSet:
-    name: str
-    images: torch.Tensor  # uint8 [N, C, H, W]
-    labels: torch.Tensor | None  # int64 [N], or None for unlabelled data
-    classes: tuple[str, ...] = ()
-
-    @property
-    def num_classes(self) -> int:
-        return len(self.classes)
-
-    @property
-    def shape(self) -> tuple[int, int, int]:
-        return tuple(self.images.shape[1:])
-
-    def __len__(self) -> int:
-        return self.images.shape[0]
 
 
 DATASETS: Registry = Registry("dataset")
@@ -64,8 +46,12 @@ for _name in sources.CATALOGUES:
 @DATASETS.register("folder")
 def _folder(split: str = "train", data_dir=None, **options) -> ImageSet:
     """your own PNG/JPEG images from --data-dir (sub-folders become classes)"""
-    from gankit.data.folder import load_folder
-
     if not data_dir:
         raise DataError("the folder dataset needs --data-dir (or data.data_dir) pointing at your images")
     return load_folder(data_dir, **options)
+
+
+@DATASETS.register("synthetic")
+def _synthetic(split: str = "train", data_dir=None, image_size: int = 28, channels: int = 1, **_) -> ImageSet:
+    """bars at ten angles, made in memory (no files: smoke tests, --dry-run)"""
+    return make_synthetic(split, image_size, channels)

@@ -14,6 +14,7 @@ import torch
 from PIL import Image, ImageOps, UnidentifiedImageError
 
 from gankit.data.idx import DataError
+from gankit.data.imageset import ImageSet
 
 EXTENSIONS = {".png", ".jpg", ".jpeg", ".bmp", ".webp"}
 
@@ -34,8 +35,6 @@ def read_image(path: Path, mode: str, size: int) -> np.ndarray:
 
 
 def load_folder(root, image_size: int = 28, channels: int = 1, strict: bool = False, **_):
-    from gankit.data.datasets import ImageSet
-
     root = Path(root)
     if not root.is_dir():
         raise DataError(f"{root}: not a folder")

@@ -1,0 +1,25 @@
+"""A dataset held in memory: one uint8 tensor of images and, when labelled, their classes."""
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import torch
+
+
+@dataclass
+class ImageSet:
+    name: str
+    images: torch.Tensor  # uint8 [N, C, H, W]
+    labels: torch.Tensor | None  # int64 [N], or None for unlabelled data
+    classes: tuple[str, ...] = ()
+
+    @property
+    def num_classes(self) -> int:
+        return len(self.classes)
+
+    @property
+    def shape(self) -> tuple[int, int, int]:
+        return tuple(self.images.shape[1:])
+
+    def __len__(self) -> int:
+        return self.images.shape[0]
