@@ -32,8 +32,8 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from gankit import config as config_mod
-from gankit.config import ConfigError
-
+from gankit.errors import ConfigError
+from gankit.provenance import command, machine
 # What the table shows, in order, and which way is better (True = lower).
 TABLE_METRICS = {"fid": True, "kid": True, "precision": False, "recall": False, "coverage": False,
                  "class_coverage": False}
@@ -181,7 +181,8 @@ def run_arena(configs: list[str], out: str | Path, *, dataset: str | None = None
     out.mkdir(parents=True, exist_ok=True)
     budget = {"steps": steps} if steps is not None else {"time_budget_s": time_budget}
     doc = {"dataset": plan[0][2].data.dataset, "seeds": seeds, "budget": budget, "eval_n": eval_n,
-           "eval_every": every, "set": list(extra), "rank_by": RANK_BY, "configs": []}
+           "eval_every": every, "set": list(extra), "rank_by": RANK_BY,
+           "machine": machine(), "command": command(), "configs": []}
     by_label: dict[str, dict] = {}
     for i, (entry, seed, cfg) in enumerate(plan, 1):
         if entry.label not in by_label:

@@ -8,12 +8,13 @@ one intact; 2 bad input (config, data, checkpoint), one line on stderr, nothing 
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import json
 import sys
 
 from gankit import __version__
 from gankit.checkpoint import CheckpointError, CheckpointWriteError
-from gankit.config import ConfigError
+from gankit.errors import ConfigError
 from gankit.data import DataError
 from gankit.divergence import DivergenceError
 
@@ -37,6 +38,8 @@ def _add_train(sub):
     p.add_argument("--resume", metavar="RUN_DIR", help="continue a run from its last checkpoint "
                    "(also automatic when --run-dir holds a run of the same config)")
     p.add_argument("--no-progress", action="store_true", help="no progress bar")
+    p.add_argument("--dry-run", action="store_true",
+                   help="one iteration end to end (grid, log row, checkpoint), then the usual run folder")
 
 
 def cmd_train(args) -> int:
@@ -53,7 +56,7 @@ def cmd_train(args) -> int:
         if not run.exists():
             raise ConfigError(f"--resume {args.resume}: not a gankit run (no config.yaml)")
         cfg = run.load_config()
-        if args.overrides or args.dataset or args.seed is not None:
+        if args.overrides or args.dataset or args.seed is not None or args.dry_run:
             raise ConfigError("--resume continues a run as configured; only --steps and --time-budget may change")
         if args.steps is not None:
             C.apply_overrides(cfg, [f"train.steps={args.steps}"])
@@ -65,6 +68,8 @@ def cmd_train(args) -> int:
         for flag, key in ((args.dataset, "data.dataset"), (args.steps, "train.steps"), (args.seed, "train.seed")):
             if flag is not None:
                 overrides.insert(0, f"{key}={flag}")
+        if args.dry_run:
+            overrides.append("train.steps=1")
         cfg = C.load_preset(args.preset, overrides)
         run_dir = args.run_dir or default_run_dir(cfg)
         resume = should_resume(cfg, run_dir)
@@ -131,9 +136,14 @@ def cmd_list(args) -> int:
     for key, reg in (("losses", LOSSES), ("models", MODELS), ("datasets", DATASETS), ("metrics", METRICS),
                      ("optimizers", OPTIMIZERS), ("penalties", PENALTIES)):
         table[key] = {n: reg.doc(n) for n in reg.names()}
+    settings = {n: {f"loss.{f.name}": {"default": f.default, "help": f.metadata.get("help", "")}
+                    for f in dataclasses.fields(LOSSES.get(n).Settings)} for n in LOSSES.names()}
     if args.json:
-        print(json.dumps(table))
+        print(json.dumps({**table, "loss_settings": settings}))
         return 0
+    for name, own in settings.items():  # each objective's own keys, after its description
+        if own:
+            table["losses"][name] += "; " + ", ".join(f"{k}={v['default']}" for k, v in own.items())
     for section, items in table.items():
         print(f"{section}:")
         width = max(map(len, items), default=0)
@@ -207,6 +217,7 @@ def _add_bench(sub):
 
 def cmd_bench(args) -> int:
     from gankit.fast.bench import CASES, run, table
+    from gankit.provenance import command
 
     cases = [c.strip() for c in args.cases.split(",") if c.strip()]
     unknown = [c for c in cases if c not in CASES]
@@ -215,7 +226,7 @@ def cmd_bench(args) -> int:
                           else "--rounds must be at least 1")
     result = run(args.device, cases, args.rounds, args.chunk_s, args.data_dir, args.overrides,
                  sampling=not args.no_sampling, log=lambda m: print(m, file=sys.stderr, flush=True))
-    result["command"] = "gankit bench " + " ".join(sys.argv[2:] if sys.argv[1:2] == ["bench"] else [])
+    result["command"] = command()
     print(table(result))
     if args.json:
         with open(args.json, "w") as f:

@@ -18,11 +18,8 @@ from typing import Any
 
 import yaml
 
+from gankit.errors import ConfigError
 from gankit.registry import did_you_mean
-
-
-class ConfigError(ValueError):
-    """A configuration or usage error: reported as one line, exit code 2."""
 
 
 @dataclass
@@ -63,14 +60,35 @@ class ModelConfig:
 
 @dataclass
 class LossConfig:
+    """The objective and D's penalty. Each objective adds its own settings to this section
+    (``Settings`` beside it in gankit/losses/, e.g. ebgan's margin): see ``loss_section``."""
     name: str = "nonsaturating"  # a registered objective (gankit list)
-    g_form: str = "nonsaturating"  # f-GAN generator: 'nonsaturating' (max E[g_f(V)], the paper's choice) or 'minimax'
     penalty: str = "auto"  # a registered D penalty added to D's loss ('auto' = the objective's own, e.g. gp for wgan-gp)
     penalty_weight: float = 10.0  # its weight (WGAN-GP's lambda)
-    clip: float = 0.01  # wgan: clip every critic weight to [-clip, clip] after each D step
-    margin: float = 1.0  # ebgan: the margin m in [m - E(G(z))]+
-    pt_weight: float = 0.1  # ebgan: weight of the pulling-away term (0 = off)
-    aux_weight: float = 1.0  # acgan: weight of the auxiliary classification loss
+
+
+_LOSS_SECTIONS: dict[str, type] = {}
+
+
+def loss_section(name: str) -> type:
+    """``LossConfig`` widened with the settings objective ``name`` declares, as one flat section.
+
+    So ``loss.margin`` exists when ``loss.name`` is ebgan and is an unknown key otherwise,
+    and each setting's default lives only in the objective's ``Settings``.
+    """
+    if name not in _LOSS_SECTIONS:
+        from gankit.losses import LOSSES  # the objectives import torch: only when a config is built
+        from gankit.registry import UnknownName
+
+        try:
+            settings = LOSSES.get(name).Settings
+        except UnknownName as e:
+            raise ConfigError(f"loss.name: {e}") from None
+        hints = typing.get_type_hints(settings)
+        extra = [(f.name, hints[f.name], field(default=f.default, metadata=f.metadata))
+                 for f in dataclasses.fields(settings)]
+        _LOSS_SECTIONS[name] = dataclasses.make_dataclass(f"LossConfig[{name}]", extra, bases=(LossConfig,))
+    return _LOSS_SECTIONS[name]
 
 
 @dataclass
@@ -141,7 +159,7 @@ class TricksConfig:
 class Config:
     data: DataConfig = field(default_factory=DataConfig)
     model: ModelConfig = field(default_factory=ModelConfig)
-    loss: LossConfig = field(default_factory=LossConfig)
+    loss: LossConfig = field(default_factory=lambda: loss_section(LossConfig.name)())
     optim: OptimConfig = field(default_factory=OptimConfig)
     train: TrainConfig = field(default_factory=TrainConfig)
     eval: EvalConfig = field(default_factory=EvalConfig)
@@ -206,20 +224,34 @@ def from_dict(d: dict, cls=Config, where: str = "") -> Any:
     """Build a dataclass from a nested dict, rejecting unknown keys and wrong types."""
     if not isinstance(d, dict):
         raise ConfigError(f"{where or 'config'}: expected a mapping, got {type(d).__name__}")
+    if cls is LossConfig:  # the section's keys depend on the objective it names
+        cls = loss_section(coerce(d.get("name", LossConfig.name), str, f"{where}.name"))
     hints = typing.get_type_hints(cls)
     names = [f.name for f in dataclasses.fields(cls)]
     kwargs = {}
     for key, value in d.items():
         path = f"{where}.{key}" if where else str(key)
         if key not in names:
-            options = [f"{where}.{n}" if where else n for n in names]
-            raise ConfigError(f"unknown config key {path!r}{did_you_mean(path, options)}; "
-                              f"valid keys here: {', '.join(options)}")
+            raise _unknown_key(path, [f"{where}.{n}" if where else n for n in names])
         kwargs[key] = coerce(value, hints[key], path)
     obj = cls(**kwargs)
     if cls is Config:
         validate(obj)
     return obj
+
+
+def _unknown_key(path: str, options: list[str]) -> ConfigError:
+    """The error for a key that is not in its section, naming a close match, or the
+    objectives that declare it when it is another loss's setting."""
+    section, _, key = path.rpartition(".")
+    owners = []
+    if section == "loss":
+        from gankit.losses import LOSSES
+
+        owners = [n for n in LOSSES.names() if key in {f.name for f in dataclasses.fields(LOSSES.get(n).Settings)}]
+    hint = (f" (a setting of loss {', '.join(owners)}, not of this one)" if owners
+            else did_you_mean(path, options))
+    return ConfigError(f"unknown config key {path!r}{hint}; valid keys here: {', '.join(options)}")
 
 
 def _show(value: Any, limit: int = 60) -> str:
@@ -293,18 +325,26 @@ def set_key(cfg: Config, dotted: str, value: Any) -> None:
         names = [f.name for f in dataclasses.fields(obj)]
         path = ".".join(parts[: i + 1])
         if part not in names:
-            options = [f"{where}.{n}" if where else n for n in names]
-            raise ConfigError(f"unknown config key {dotted!r}{did_you_mean(path, options)}; "
-                              f"valid keys here: {', '.join(options)}")
+            raise _unknown_key(path, [f"{where}.{n}" if where else n for n in names])
         if i == len(parts) - 1:
             tp = typing.get_type_hints(type(obj))[part]
             if dataclasses.is_dataclass(tp):
                 raise ConfigError(f"{dotted!r} is a section; set one of its keys, e.g. {dotted}.{dataclasses.fields(tp)[0].name}=...")
             setattr(obj, part, coerce(value, tp, dotted))
+            if obj is cfg.loss and part == "name":  # another objective: its own settings section
+                cfg.loss = _as_loss_section(cfg.loss)
         else:
             obj, where = getattr(obj, part), path
             if not dataclasses.is_dataclass(obj):
                 raise ConfigError(f"{path!r} is a value, not a section")
+
+
+def _as_loss_section(loss: LossConfig) -> LossConfig:
+    """``loss`` as the section of the objective it names: settings both share keep their values."""
+    cls = loss_section(loss.name)
+    if type(loss) is cls:
+        return loss
+    return cls(**{f.name: getattr(loss, f.name) for f in dataclasses.fields(cls) if hasattr(loss, f.name)})
 
 
 # ---------------------------------------------------------------------------- validation
@@ -334,12 +374,7 @@ RULES: list[tuple[str, Any, str]] = [
     ("model.dropout", lambda v: v is None or 0 <= v < 1, "null or in [0, 1)"),
     ("model.embed_dim", lambda v: v >= 0, "0 or more"),
     ("model.code_dim", lambda v: v >= 1, "at least 1"),
-    ("loss.g_form", lambda v: v in ("nonsaturating", "minimax"), "'nonsaturating' or 'minimax'"),
     ("loss.penalty_weight", lambda v: 0 <= v < math.inf, "0 or more, finite"),
-    ("loss.clip", lambda v: 0 <= v < math.inf, "0 or more, finite"),
-    ("loss.margin", lambda v: 0 < v < math.inf, "positive and finite"),
-    ("loss.pt_weight", lambda v: 0 <= v < math.inf, "0 or more, finite"),
-    ("loss.aux_weight", lambda v: 0 <= v < math.inf, "0 or more, finite"),
     ("optim.momentum", lambda v: 0 <= v < 1, "in [0, 1)"),
     ("optim.g_lr", lambda v: 0 < v < math.inf, "positive and finite"),
     ("optim.d_lr", lambda v: 0 < v < math.inf, "positive and finite"),
@@ -408,6 +443,10 @@ def validate(cfg: Config) -> None:
         if name not in registry and not (key == "loss.penalty" and name == "auto"):
             raise ConfigError(f"{key}: unknown {registry.kind} '{name}'{did_you_mean(name, registry.names())}; "
                               f"choose from: {', '.join(registry.names())}")
+    for f in dataclasses.fields(cfg.loss):  # the objective's own settings (losses/base.py: setting)
+        value = getattr(cfg.loss, f.name)
+        if "ok" in f.metadata and not f.metadata["ok"](value):
+            raise ConfigError(f"loss.{f.name}: {_show(value)} is not allowed (must be {f.metadata['must']})")
     # An objective may need particular model settings (AC-GAN a class head, EBGAN an autoencoder D).
     for key, value in LOSSES.get(cfg.loss.name).requires.items():
         if get_key(cfg, key) != value:
@@ -428,7 +467,32 @@ def load(path: str | Path) -> Config:
             raw = yaml.safe_load(f)
     except (OSError, yaml.YAMLError) as e:
         raise ConfigError(f"{path}: cannot read config ({(str(e).splitlines() or [type(e).__name__])[0]})") from None
-    return from_dict(raw or {})
+    return from_dict(_upgrade(raw or {}))
+
+
+# Keys every run's loss section held in gankit 0.1, before each objective declared its own.
+_V01_LOSS_SETTINGS = ("g_form", "clip", "margin", "pt_weight", "aux_weight")
+
+
+def _upgrade(raw: dict) -> dict:
+    """A config.yaml written by gankit 0.1, in today's shape (runs made then still resume).
+
+    Its loss section listed every objective's settings: only the named objective's stay.
+    Its ``loss.penalty: r1`` is today's ``tricks.r1`` (R1 is switched on one way).
+    """
+    loss = raw.get("loss") if isinstance(raw, dict) else None
+    if not isinstance(loss, dict) or not isinstance(loss.get("name", LossConfig.name), str):
+        return raw
+    raw, loss = dict(raw), dict(loss)
+    own = {f.name for f in dataclasses.fields(loss_section(loss.get("name", LossConfig.name)))}
+    for key in _V01_LOSS_SETTINGS:
+        if key not in own:
+            loss.pop(key, None)
+    if loss.get("penalty") == "r1":
+        raw["tricks"] = {**(raw.get("tricks") or {}), "r1": loss.get("penalty_weight", LossConfig.penalty_weight)}
+        loss["penalty"] = "none"
+    raw["loss"] = loss
+    return raw
 
 
 def diff(a: Config, b: Config) -> list[str]:

@@ -25,7 +25,7 @@ import numpy as np
 import torch
 import torch.distributed as dist
 
-from gankit.config import ConfigError
+from gankit.errors import ConfigError
 
 DEFAULT_TIMEOUT_S = 300.0  # collectives wait this long for a slow or dead peer
 
@@ -45,10 +45,6 @@ def rank() -> int:
 
 def world_size() -> int:
     return dist.get_world_size() if is_enabled() else 1
-
-
-def local_rank() -> int:
-    return int(os.environ.get("LOCAL_RANK", 0)) if is_enabled() else 0
 
 
 def rank_from_env() -> int:
@@ -141,19 +137,6 @@ def wrap(G: torch.nn.Module, D: torch.nn.Module, device: torch.device, sync_batc
             torch.nn.parallel.DistributedDataParallel(D, device_ids=ids))
 
 
-def eager_step(step, cfg, device: torch.device):
-    """The eager ``GANStep`` with the run's mixed precision, for DDP-wrapped networks."""
-    from gankit.fast.tuning import amp_context, resolve_precision
-
-    step.precision = resolve_precision(cfg.train.precision, device)
-    step.amp = amp_context(step.precision, device)
-    return step
-
-
-def unwrap(module: torch.nn.Module) -> torch.nn.Module:
-    return module.module if isinstance(module, torch.nn.parallel.DistributedDataParallel) else module
-
-
 def mean(values: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
     """Average logged scalars over ranks (a log row describes the global batch)."""
     if not is_enabled() or not values:
@@ -195,12 +178,16 @@ def restore_stream(gen: torch.Generator, states: list | None, seed: int, step: i
 
 
 STOPS = [None, "time_budget", "SIGTERM", "SIGINT"]
+STOP_SYNC_EVERY = 10  # ranks compare their stop reasons this often (and at the last step)
 
 
-def agree_stop(stop: str | None) -> str | None:
-    """The strongest stop reason any rank has: all ranks must leave the loop at the same step."""
+def agree_stop(stop: str | None, step: int, total: int) -> str | None:
+    """Why to stop after ``step``: alone, ``stop`` itself; under torchrun, the strongest reason
+    any rank has, compared every ``STOP_SYNC_EVERY`` steps so that all ranks leave at one step."""
     if not is_enabled():
         return stop
+    if step % STOP_SYNC_EVERY and step != total:
+        return None
     t = torch.tensor([STOPS.index(stop)], device="cuda" if dist.get_backend() == "nccl" else "cpu")
     dist.all_reduce(t, op=dist.ReduceOp.MAX)
     return STOPS[int(t.item())]
@@ -212,11 +199,6 @@ def mean_floats(values: dict[str, float]) -> dict[str, float]:
         return values
     means = mean({k: torch.tensor(float(v)) for k, v in values.items()})
     return {k: round(float(v), 6) for k, v in means.items()}
-
-
-def barrier() -> None:
-    if is_enabled():
-        dist.barrier()
 
 
 class _Terminated(Exception):

@@ -19,17 +19,16 @@ buffers (spectral norm's power-iteration vectors) are copied from G.
 from __future__ import annotations
 
 import copy
-from typing import Callable
-
 import torch
 from torch import nn
 from torch.nn.modules.batchnorm import _BatchNorm
 
 
 class EMA:
-    def __init__(self, model: nn.Module, decay: float, noise: Callable[[int, torch.Generator], tuple] | None = None,
-                 stat_batches: int = 8, stat_batch_size: int = 128, seed: int = 0):
-        self.decay, self.noise, self.seed = decay, noise, seed
+    def __init__(self, model: nn.Module, decay: float, latents=None, stat_batches: int = 8,
+                 stat_batch_size: int = 128, seed: int = 0):
+        """``latents`` (gankit.latents.Latents) feed the BatchNorm statistics; None = keep G's."""
+        self.decay, self.latents, self.seed = decay, latents, seed
         self.stat_batches, self.stat_batch_size = stat_batches, stat_batch_size
         self.model = copy.deepcopy(model).eval().requires_grad_(False)
         self._bn = [m for m in self.model.modules() if isinstance(m, _BatchNorm)]
@@ -47,7 +46,7 @@ class EMA:
     @torch.no_grad()
     def standing_stats(self) -> None:
         """Recompute BatchNorm running statistics of the average from its own samples."""
-        if self._stats_fresh or not self._bn or self.noise is None:
+        if self._stats_fresh or not self._bn or self.latents is None:
             return
         momenta = [m.momentum for m in self._bn]
         for m in self._bn:
@@ -57,7 +56,7 @@ class EMA:
         device = next(self.model.parameters()).device
         gen = torch.Generator(device=device).manual_seed(self.seed)  # same draws every time: deterministic
         for _ in range(self.stat_batches):
-            self.model(*self.noise(self.stat_batch_size, gen))
+            self.model(*self.latents.draw(self.stat_batch_size, gen))
         self.model.eval()
         for m, momentum in zip(self._bn, momenta):
             m.momentum = momentum

@@ -13,7 +13,8 @@ import torch
 from PIL import Image
 
 from gankit.images import grid, to_uint8
-from gankit.runs import load_generator, sample_z
+from gankit.latents import Latents, sample_z
+from gankit.runs import load_generator
 
 MAX_SEED = 2**31 - 1
 
@@ -42,8 +43,7 @@ class Explorer:
     @torch.no_grad()
     def _fit_directions(self, k: int, n: int):
         gen = torch.Generator().manual_seed(1234)
-        z = sample_z(n, self.z_dim, self.cfg.model.z_dist, gen)
-        y = torch.randint(self.num_classes, (n,), generator=gen) if self.num_classes else None
+        z, y = Latents.of(self.cfg, self.num_classes).draw(n, gen)
         x = torch.cat([self.G(z[i:i + 512].to(self.device), None if y is None else y[i:i + 512].to(self.device)).flatten(1).cpu()
                        for i in range(0, n, 512)])
         x = x - x.mean(0)

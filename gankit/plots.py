@@ -123,7 +123,8 @@ def interpolation(run_dir, rows: int = 8, steps: int = 10, seed: int = 0, checkp
     drawn from); Gaussian ones spherically. Conditional models keep one class per row.
     """
     from gankit.images import save_grid, to_uint8
-    from gankit.runs import load_generator, sample_z
+    from gankit.latents import sample_z
+    from gankit.runs import load_generator
 
     G, cfg, _ = load_generator(run_dir, checkpoint=checkpoint)
     gen = torch.Generator().manual_seed(seed)

@@ -5,7 +5,8 @@ from pathlib import Path
 
 from gankit import config as config_mod
 from gankit.checkpoint import CheckpointDir
-from gankit.config import Config, ConfigError
+from gankit.config import Config
+from gankit.errors import ConfigError
 from gankit.runs import RunDir
 
 IGNORED = ("train.steps",)  # may change between sessions: resuming to a new total is normal

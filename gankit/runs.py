@@ -21,6 +21,7 @@ import torch
 
 from gankit import config as config_mod
 from gankit.checkpoint import CheckpointError, load_checkpoint, load_state
+from gankit.errors import ConfigError
 
 
 class RunDir:
@@ -46,8 +47,8 @@ class RunDir:
             raise CheckpointError(f"{self.root}: not a gankit run (no config.yaml)")
         try:
             return config_mod.load(self.config)
-        except config_mod.ConfigError as e:
-            raise config_mod.ConfigError(f"{self.config}: {e}") from None
+        except ConfigError as e:
+            raise ConfigError(f"{self.config}: {e}") from None
 
 
 def default_run_dir(cfg: config_mod.Config) -> Path:
@@ -160,10 +161,3 @@ def load_generator(run_dir: str | Path, device="cpu", checkpoint: str = "last"):
     g, _ = build_models(cfg, shape, num_classes)
     load_state(g, state.get("G_ema") or state["G"], "generator", path)
     return g.to(device).eval(), cfg, state
-
-
-def sample_z(n: int, z_dim: int, dist: str, generator: torch.Generator | None = None, device="cpu") -> torch.Tensor:
-    """Latent noise: U(-1,1) or N(0,1)."""
-    if dist == "normal":
-        return torch.randn(n, z_dim, generator=generator, device=device)
-    return torch.rand(n, z_dim, generator=generator, device=device).mul_(2).sub_(1)

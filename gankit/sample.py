@@ -11,7 +11,8 @@ import numpy as np
 import torch
 
 from gankit.images import to_uint8
-from gankit.runs import load_generator, sample_z
+from gankit.latents import Latents
+from gankit.runs import load_generator
 
 
 @torch.no_grad()
@@ -23,13 +24,14 @@ def generate(G, cfg, n: int, seed: int = 0, label: int | None = None, batch_size
         raise ValueError("--label needs a conditional model; this run is unconditional")
     if label is not None and not 0 <= label < num_classes:
         raise ValueError(f"--label must be in 0..{num_classes - 1}")
+    latents = Latents.of(cfg, num_classes if label is None else 0)  # a fixed --label draws no labels
     images, labels = [], []
     for start in range(0, n, batch_size):
         b = min(batch_size, n - start)
-        z = sample_z(b, cfg.model.z_dim, cfg.model.z_dist, gen).to(device)
-        y = None
+        z, y = latents.draw(b, gen)
+        z = z.to(device)
         if num_classes:
-            y = (torch.full((b,), label) if label is not None else torch.randint(num_classes, (b,), generator=gen))
+            y = torch.full((b,), label) if label is not None else y
             labels.append(y.numpy())
             y = y.to(device)
         images.append(to_uint8(G(z, y), cfg.data.range).cpu().numpy())

@@ -6,6 +6,9 @@ whose ``state_dict`` goes into the checkpoint, so a resumed run continues the sc
 """
 from __future__ import annotations
 
+import re
+import warnings
+
 from torch.optim import lr_scheduler
 
 from gankit.registry import Registry
@@ -38,7 +41,21 @@ def linear(opt, o, total_steps: int):
                                  total_iters=max(1, total_steps))
 
 
-def build_schedulers(cfg, opt_g, opt_d):
-    """One scheduler per optimiser, both following ``cfg.optim``."""
-    make = SCHEDULES.get(cfg.optim.lr_decay)
-    return make(opt_g, cfg.optim, cfg.train.steps), make(opt_d, cfg.optim, cfg.train.steps)
+class Schedules:
+    """G's and D's schedulers, both following ``cfg.optim``; the loop steps them once per iteration."""
+
+    def __init__(self, cfg, opt_g, opt_d):
+        make = SCHEDULES.get(cfg.optim.lr_decay)
+        self.g, self.d = make(opt_g, cfg.optim, cfg.train.steps), make(opt_d, cfg.optim, cfg.train.steps)
+
+    def step(self) -> None:
+        with warnings.catch_warnings():
+            # The compiled update (gankit/fast) applies Adam without calling opt.step(), which
+            # torch's scheduler takes for a wrong call order; the lr it sets is used all the same.
+            warnings.filterwarnings("ignore", message=re.escape("Detected call of `lr_scheduler.step()` before"))
+            self.g.step()
+            self.d.step()
+
+    def stateful(self) -> dict:
+        """The checkpoint entries (torch schedulers: rollbacks scale their base rates too)."""
+        return {"sched_g": self.g, "sched_d": self.d}

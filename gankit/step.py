@@ -1,120 +1,139 @@
-"""One training iteration: the D update(s) and the G update, kept apart from the loop.
+"""One training iteration: ``train.d_steps`` D updates, then one G update.
 
-``GANStep`` returns detached tensors only, so the loop can accumulate statistics
-without forcing a device sync every step.
+``build_step`` makes the step once per run and decides there how it runs: eager, with
+each update compiled (gankit/fast), or data-parallel under torchrun; in which precision,
+and on how many CPU threads. The maths below is the same for all of them: a step's
+``update`` only decides how one player's loss becomes new weights (gankit/update.py).
 """
 from __future__ import annotations
 
-import contextlib
+import logging
 
 import torch
 
+from gankit import distributed
 from gankit.config import Config
-from gankit.distributed import unwrap
-from gankit.images import to_float
-from gankit.optim import make_optimizers  # noqa: F401  (lived here before; kept importable)
-from gankit.runs import sample_z
+from gankit.data.batches import BatchSampler
+from gankit.fast.compiled import CompiledUpdate, why_eager
+from gankit.fast.tuning import amp_context, resolve_precision, run_threads, to_channels_last
+from gankit.gan import GAN
 from gankit.tricks import Tricks
+from gankit.update import EagerUpdate, Player
+
+log = logging.getLogger("gankit.step")
+_logged: set[str] = set()
 
 
-class BatchSampler:
-    """Random minibatches by index from a uint8 tensor that already lives on the device.
+class Step:
+    """``step(iteration) -> {statistic: detached tensor}``, one iteration of alternating updates.
 
-    Datasets up to ``FLOAT_POOL_BYTES`` as floats (MNIST: 188 MB) are converted once, so a
-    batch is one ``index_select`` of ready rows; larger ones are converted batch by batch.
-    Either way a batch holds exactly ``to_float(images[idx])``. (``images[idx]`` on a 4-D
-    tensor takes advanced indexing's slow path: ~50 us against ~4 for ``index_select``.)
+    ``G`` and ``D`` are the networks as the updates run them (DDP wrappers under torchrun,
+    else ``gan.G`` / ``gan.D``). Statistics stay on the device: the loop decides when to sync.
     """
 
-    FLOAT_POOL_BYTES = 512 * 2 ** 20
+    def __init__(self, cfg: Config, gan: GAN, batches: BatchSampler, update, G=None, D=None, *,
+                 mode: str = "eager", precision: str = "fp32", threads: int = 0):
+        self.cfg, self.gan, self.batches, self.update = cfg, gan, batches, update
+        self.G, self.D = G or gan.G, D or gan.D
+        self.mode, self.precision, self.threads = mode, precision, threads
+        self.gen = batches.gen  # one stream for data, latents and the tricks' draws
+        self.objective, self.latents = gan.objective, gan.latents
+        self.tricks = Tricks(cfg, gan.objective, self.gen)
+        self.d_player = Player("D", gan.opt_d, cfg.tricks.d_clip)
+        self.g_player = Player("G", gan.opt_g, cfg.tricks.g_clip)
 
-    def __init__(self, images_u8, labels, batch_size: int, data_range: str, generator: torch.Generator):
-        self.images, self.labels = images_u8, labels
-        self.batch_size, self.range, self.gen = batch_size, data_range, generator
-        self.pool = to_float(images_u8, data_range) if images_u8.numel() * 4 <= self.FLOAT_POOL_BYTES else None
+    def __call__(self, iteration: int) -> dict[str, torch.Tensor]:
+        """Run iteration number ``iteration`` (0-based: what the instance-noise schedule follows)."""
+        for _ in range(self.cfg.train.d_steps):
+            real, y = self.batches()
+            stats = self.d_step(real, y, iteration)
+        stats.update(self.g_step(real.shape, iteration))
+        return stats
 
-    def __call__(self):
-        idx = torch.randint(self.images.shape[0], (self.batch_size,), generator=self.gen, device=self.images.device)
-        y = self.labels.index_select(0, idx) if self.labels is not None else None
-        if self.pool is not None:
-            return self.pool.index_select(0, idx), y
-        return to_float(self.images.index_select(0, idx), self.range), y
+    def d_step(self, real, y_real, iteration: int):
+        z, y_fake = self.latents.draw(real.shape[0], self.gen)
+        draws = {**self.tricks.d_draws(real, iteration), **self.objective.d_draws(real.shape[0], self.gen, real.device)}
+        stats = self.update(self.d_player, self.d_loss, real, y_real, z, y_fake, draws)
+        self.objective.after_d_step(self.gan.D)  # e.g. WGAN's weight clipping (eager and compiled alike)
+        return stats
 
-
-class GANStep:
-    """One iteration of alternating updates: ``d_steps`` D updates, then one G update.
-
-    Stabilisation tricks (gankit/tricks.py) enter only through ``self.tricks`` calls.
-    """
-
-    def __init__(self, cfg: Config, G, D, objective, opt_g, opt_d, num_classes: int, gen: torch.Generator):
-        self.cfg, self.G, self.D, self.obj = cfg, G, D, objective
-        self.opt_g, self.opt_d, self.num_classes, self.gen = opt_g, opt_d, num_classes, gen
-        self.amp = contextlib.nullcontext  # mixed-precision context; gankit.fast sets bf16 autocast
-        self.tricks = Tricks(cfg, unwrap(G), objective, opt_g, opt_d, gen)
-
-    def noise(self, n: int, device):
-        z = sample_z(n, self.cfg.model.z_dim, self.cfg.model.z_dist, self.gen, device)
-        y = (torch.randint(self.num_classes, (n,), generator=self.gen, device=device)
-             if self.num_classes else None)
-        return z, y
+    def g_step(self, shape: torch.Size, iteration: int):
+        """One G update on fresh latents (and a fresh real batch when G's loss reads D on real data)."""
+        z, y = self.latents.draw(shape[0], self.gen)
+        real, y_real = self.batches() if self.objective.g_uses_real else (None, None)
+        draws = self.tricks.g_draws(shape, self.gen.device, iteration, real=real is not None)
+        return self.update(self.g_player, self.g_loss, z, self.tricks.pair_labels(y), real, y_real, draws)
 
     def d_loss(self, real, y_real, z, y_fake, draws):
         """D's objective on one batch: (loss, detached stats). The fast path compiles this too.
 
-        ``draws``: the tricks' random inputs (instance noise, soft targets), drawn beforehand.
+        ``draws``: every random input but the batch and the latents (instance noise, soft targets,
+        the gradient penalty's mixing weights), drawn beforehand.
         """
         with torch.no_grad():
             fake = self.G(z, y_fake)
         real = self.tricks.d_input(real, draws.get("noise_real"), real=True)  # instance noise
         fake = self.tricks.d_input(fake, draws.get("noise_fake"))
         real_out, fake_out = self.D(real, y_real), self.D(fake, y_fake)
-        loss = self.obj.d_loss(real_out, fake_out, **self.tricks.targets(draws))
-        extra = {**self.obj.d_extra(unwrap(self.D), real, fake, y_real, y_fake),  # penalties, class loss
+        loss = self.objective.d_loss(real_out, fake_out, **self.tricks.targets(draws))
+        extra = {**self.objective.d_extra(self.gan.D, real, fake, y_real, y_fake, draws),  # penalty, class loss
                  **self.tricks.d_penalties(real, real_out)}  # R1
         return loss + sum(extra.values()), {
-            "D_loss": loss.detach(), "D(x)": self.obj.prob(real_out.detach()).mean(),
-            "D(G(z))": self.obj.prob(fake_out.detach()).mean(), **_detached(extra)}
+            "D_loss": loss.detach(), "D(x)": self.objective.prob(real_out.detach()).mean(),
+            "D(G(z))": self.objective.prob(fake_out.detach()).mean(), **_detached(extra)}
 
-    def g_loss(self, z, y, draws):
+    def g_loss(self, z, y, real, y_real, draws):
         # D's grads from this loss are never used (the eager path zeroes them before the next D
         # step), so the plain D runs: under DDP no all-reduce is spent on them.
-        D = unwrap(self.D)
+        D = self.gan.D
         fake = self.G(z, y)
-        loss = self.obj.g_loss(D(self.tricks.d_input(fake, draws.get("noise_fake")), y))
-        extra = {**self.obj.g_extra(D, fake, y),  # e.g. pulling-away term, class loss
+        fake_out = D(self.tricks.d_input(fake, draws.get("noise_fake")), y)
+        real_out = None
+        if real is not None:  # relativistic losses: D's view of real data, a constant for G
+            with torch.no_grad():
+                real_out = D(self.tricks.d_input(real, draws.get("noise_real")), y_real)
+        loss = self.objective.g_loss(fake_out, real_out)
+        extra = {**self.objective.g_extra(D, fake, y),  # e.g. pulling-away term, class loss
                  **self.tricks.g_terms(fake, z)}  # mode seeking
         return loss + sum(extra.values()), {"G_loss": loss.detach(), **_detached(extra)}
 
-    def update(self, opt, loss_fn, *args):
-        """One optimiser step on ``loss_fn(*args)``; ``gankit.fast`` swaps in a compiled one."""
-        with self.amp():
-            loss, stats = loss_fn(*args)
-        opt.zero_grad(set_to_none=True)
-        loss.backward()
-        stats.update(self.tricks.clip(opt))  # gradient clipping, before the step
-        opt.step()
-        return {k: v.float() for k, v in stats.items()}  # bf16 stats would round when summed
-
-    def d_step(self, real, y_real):
-        z, y_fake = self.noise(real.shape[0], real.device)
-        stats = self.update(self.opt_d, self.d_loss, real, y_real, z, y_fake, self.tricks.d_draws(real))
-        self.obj.after_d_step(unwrap(self.D))  # e.g. WGAN's weight clipping (eager and compiled alike)
-        return stats
-
-    def g_step(self, shape: torch.Size, device):
-        """One G update on fresh noise; ``shape`` is the batch's image shape [N, C, H, W]."""
-        z, y = self.noise(shape[0], device)
-        return self.update(self.opt_g, self.g_loss, z, self.tricks.pair_labels(y), self.tricks.g_draws(shape, device))
-
-    def __call__(self, sampler: BatchSampler) -> dict[str, torch.Tensor]:
-        for _ in range(self.cfg.train.d_steps):
-            real, y = sampler()
-            stats = self.d_step(real, y)
-        stats.update(self.g_step(real.shape, real.device))
-        self.tricks.end_iteration(unwrap(self.G))  # EMA of G, lr schedules, instance-noise clock
-        return stats
+    @property
+    def fallbacks(self) -> dict[str, str]:
+        """Updates the compiled path had to run eagerly, with the reason (empty when none)."""
+        return getattr(self.update, "fallbacks", {})
 
 
 def _detached(terms: dict) -> dict:
     return {k: v.detach() for k, v in terms.items()}
+
+
+def build_step(cfg: Config, gan: GAN, data, device: torch.device) -> Step:
+    """The run's step over ``data`` (an ImageSet), with every machine-dependent choice made here.
+
+    Under torchrun the networks are wrapped in DDP and each rank draws its share of
+    ``train.batch_size`` from its own stream; the eager update runs, since DDP averages
+    gradients in backward hooks that the compiled update (autograd.grad) never fires.
+    Alone, the update is compiled unless ``why_eager`` names a reason, logged once.
+    """
+    precision = resolve_precision(cfg.train.precision, device)
+    amp = amp_context(precision, device)
+    gen = torch.Generator(device=device).manual_seed(distributed.rank_seed(cfg.train.seed))
+    labels = data.labels.to(device) if gan.latents.num_classes else None
+    batches = BatchSampler(data.images.to(device), labels, distributed.local_batch(cfg.train.batch_size),
+                           cfg.data.range, gen)
+    if distributed.is_enabled():
+        G, D = distributed.wrap(gan.G, gan.D, device, cfg.train.sync_batchnorm)
+        # torchrun already gave each process its share of the cores (OMP_NUM_THREADS)
+        return Step(cfg, gan, batches, EagerUpdate(amp), G, D, mode="ddp", precision=precision,
+                    threads=cfg.train.threads or torch.get_num_threads())
+    threads = run_threads(cfg, gan.G, gan.D, device, gan.latents.num_classes)
+    reason = why_eager(cfg, device, gan.opt_g, gan.opt_d)
+    if reason is None:
+        if device.type == "cpu":  # on CUDA, channels_last broke inductor's stride checks in the G update
+            to_channels_last(gan.G, gan.D)
+        return Step(cfg, gan, batches, CompiledUpdate(amp, device), mode="compiled", precision=precision,
+                    threads=threads)
+    if cfg.train.compile and reason not in _logged:
+        _logged.add(reason)
+        log.warning("fast path off: %s; using the eager step", reason)
+    return Step(cfg, gan, batches, EagerUpdate(amp), mode="eager", precision=precision, threads=threads)

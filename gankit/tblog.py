@@ -9,8 +9,7 @@ from pathlib import Path
 
 import torch
 
-from gankit.config import ConfigError
-
+from gankit.errors import ConfigError
 
 class _Off:
     def scalars(self, row: dict) -> None: ...

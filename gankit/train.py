@@ -1,7 +1,9 @@
 """The training loop: one function a reader can follow top to bottom.
 
-setup -> (resume) -> loop { D step(s), G step, checks, log, grid, checkpoint } -> final grid.
-Only logging steps and the periodic NaN check synchronise with the device.
+setup -> (resume) -> loop { step, EMA, lr schedules, checks, log, grid, checkpoint } -> final grid.
+How an iteration runs (eager, compiled, data-parallel; precision; threads) is decided once,
+by ``build_step``; the loop only calls it. Only logging steps and the periodic NaN check
+synchronise with the device.
 
 Everything a checkpoint holds is listed once, in ``stateful`` (named objects with
 ``state_dict``) and ``generators`` (RNGs): resume and rollback restore exactly that.
@@ -20,24 +22,24 @@ from tqdm import tqdm
 from gankit import config as config_mod
 from gankit import distributed
 from gankit.checkpoint import CheckpointDir, restore_training_state, save_checkpoint, training_state
-from gankit.config import Config, ConfigError
+from gankit.config import Config
 from gankit.data import load_dataset
 from gankit.divergence import Diverged, DivergenceError, LRScale, check_row, check_training, scale_lr
-from gankit.fast import make_step, run_threads, set_threads
+from gankit.ema import EMA
+from gankit.errors import ConfigError
+from gankit.fast.tuning import set_threads
+from gankit.gan import build_gan
 from gankit.health import HealthMonitor
 from gankit.images import save_grid, to_float, to_uint8
-from gankit.losses import build_loss
 from gankit.metrics.monitor import TrainingEval
-from gankit.models import build_models
-from gankit.runs import MetricsLog, RunDir, RunningMeans, TextLog, sample_z
+from gankit.runs import MetricsLog, RunDir, RunningMeans, TextLog
+from gankit.schedules import Schedules
 from gankit.signals import GracefulStop
-from gankit.optim import make_optimizers
-from gankit.step import BatchSampler, GANStep
+from gankit.step import build_step
 from gankit.tblog import open_writer
-from gankit.tricks import wrap_discriminator
 
-
-STOP_SYNC_EVERY = 10  # under torchrun, ranks agree on stopping (signal, time budget) this often
+FIXED_GRID_SEED = 12345  # the grid's latents: train.seed + this, drawn apart from training's stream
+HEALTH_SEED = 54321  # the health monitor's latents, likewise
 
 
 @dataclass
@@ -48,12 +50,6 @@ class TrainResult:
     last_metrics: dict
     stopped_by: str  # 'steps', 'time_budget', 'SIGINT' or 'SIGTERM'
     rollbacks: int = 0
-
-
-def resolve_device(name: str) -> torch.device:
-    if name == "auto":
-        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
-    return torch.device(name)
 
 
 def seed_everything(seed: int) -> None:
@@ -72,43 +68,28 @@ def train(cfg: Config, run_dir: str | Path, *, resume: bool = False, time_budget
 
     data = load_dataset(cfg.data.dataset, "train", data_dir or cfg.data.data_dir,
                         image_size=cfg.data.image_size, channels=cfg.data.channels, strict=cfg.data.strict)
-    num_classes = data.num_classes if cfg.model.conditional else 0
-    G, D = build_models(cfg, data.shape, num_classes)
-    D = wrap_discriminator(cfg, D)  # tricks that change D: noise layers, minibatch features
-    G, D = G.to(device), D.to(device)
-    G_train, D_train = distributed.wrap(G, D, device, cfg.train.sync_batchnorm)  # G, D when not distributed
-    opt_g, opt_d = make_optimizers(cfg, G, D)
-    objective = build_loss(cfg)
+    gan = build_gan(cfg, data.shape, data.num_classes, device)
+    G, latents = gan.G, gan.latents
+    step_fn = build_step(cfg, gan, data, device)  # compiles on its first call, after any resume below
+    ema = EMA(G, cfg.tricks.ema, latents, seed=cfg.train.seed) if cfg.tricks.ema > 0 else None
+    schedules = Schedules(cfg, gan.opt_g, gan.opt_d)  # optim.lr_decay, stepped once per iteration
 
-    # Under torchrun each rank draws train.batch_size / world_size samples from its own stream.
-    gen = torch.Generator(device=device).manual_seed(distributed.rank_seed(cfg.train.seed))
-    sampler = BatchSampler(data.images.to(device), data.labels.to(device) if num_classes else None,
-                           distributed.local_batch(cfg.train.batch_size), cfg.data.range, gen)
-    if distributed.is_enabled():
-        # DDP averages gradients in backward hooks, which the compiled fast path (autograd.grad
-        # + its own Adam) never runs: under torchrun the eager step runs, on the DDP wrappers.
-        step_fn = distributed.eager_step(GANStep(cfg, G_train, D_train, objective, opt_g, opt_d, num_classes, gen),
-                                         cfg, device)
-    else:  # compiled unless train.compile=false; compiles on its first call, after any resume below
-        step_fn = make_step(cfg, G, D, objective, opt_g, opt_d, num_classes, gen, device)
-    # torchrun already gave each process its share of the cores (OMP_NUM_THREADS)
-    threads = (run_threads(cfg, G, D, device, num_classes) if not distributed.is_enabled() or cfg.train.threads
-               else torch.get_num_threads())
-    tricks = step_fn.tricks  # EMA, schedules, noise clock (gankit/tricks.py)
+    def sampling_generator():
+        """The network grids and evaluation draw from: the EMA of G when kept."""
+        return ema.sampler() if ema is not None else G
 
-    # Fixed noise for the monitoring grid: drawn from its own seed so it never shifts.
+    # Fixed latents for the monitoring grid: drawn from their own seed so they never shift.
     n_grid = cfg.train.grid_size ** 2
-    fixed_gen = torch.Generator(device="cpu").manual_seed(cfg.train.seed + 12345)
-    fixed_z = sample_z(n_grid, cfg.model.z_dim, cfg.model.z_dist, fixed_gen).to(device)
-    fixed_y = (torch.arange(n_grid) % num_classes).to(device) if num_classes else None
+    fixed_z, fixed_y = latents.fixed(n_grid, cfg.train.seed + FIXED_GRID_SEED, device)
 
     means = RunningMeans()
-    health = _health_monitor(cfg, G, data, num_classes, device, objective.probabilities)
+    health = _health_monitor(cfg, G, latents, data, device, gan.objective.probabilities)
     lr_scale = LRScale()
-    stateful = {"G": G, "D": D, "opt_g": opt_g, "opt_d": opt_d, "means": means, "health": health,
-                "lr_scale": lr_scale, **tricks.stateful()}  # + lr schedules, G_ema, the tricks' clock
-    generators = {"sampler": gen}
-    meta = {"config": cfg.to_dict(), "data_shape": list(data.shape), "num_classes": num_classes}
+    # The EMA is saved as ``G_ema``, the key ``runs.load_generator`` and export prefer.
+    stateful = {**gan.stateful(), "means": means, "health": health, "lr_scale": lr_scale, **schedules.stateful(),
+                **({"G_ema": ema} if ema is not None else {})}
+    generators = {"sampler": step_fn.gen}
+    meta = {"config": cfg.to_dict(), "data_shape": list(data.shape), "num_classes": latents.num_classes}
     ckpts = CheckpointDir(run.checkpoints, keep=cfg.train.keep_checkpoints)
     note = TextLog(run.log, echo=True) if main else (lambda *args, **kwargs: None)
 
@@ -117,12 +98,12 @@ def train(cfg: Config, run_dir: str | Path, *, resume: bool = False, time_budget
         for reason in skipped:
             note(state["step"], f"skipped an unreadable checkpoint: {reason}")
         restore_training_state(state, stateful, generators, path)
-        distributed.restore_stream(gen, state.get("sampler_ranks"), cfg.train.seed, state["step"])
+        distributed.restore_stream(step_fn.gen, state.get("sampler_ranks"), cfg.train.seed, state["step"])
         return state["step"], state.get("elapsed_s", 0.0)
 
     def checkpoint(step: int, elapsed: float) -> None:
-        check_training(step, means.sums, {"G": G, "D": D})  # never save a diverged state
-        sampler_ranks = distributed.gather_states(gen)  # collective: every rank calls checkpoint()
+        check_training(step, means.sums, {"G": G, "D": gan.D})  # never save a diverged state
+        sampler_ranks = distributed.gather_states(step_fn.gen)  # collective: every rank calls checkpoint()
         if main:
             ckpts.save(training_state(stateful, generators, elapsed_s=elapsed, sampler_ranks=sampler_ranks,
                                       **meta), step)
@@ -130,7 +111,7 @@ def train(cfg: Config, run_dir: str | Path, *, resume: bool = False, time_budget
     def draw_grid(path: Path) -> None:
         if not main:
             return
-        net = tricks.sampling_generator(G)  # the EMA of G when tricks.ema is on
+        net = sampling_generator()
         net.eval()
         with torch.no_grad():
             images = to_uint8(net(fixed_z, fixed_y), cfg.data.range)
@@ -187,23 +168,25 @@ def train(cfg: Config, run_dir: str | Path, *, resume: bool = False, time_budget
     last_row, stopped_by = {}, "steps"
     t0 = time.perf_counter()
     step = start_step
-    threads_before = set_threads(threads)  # restored below: tests share one process
+    threads_before = set_threads(step_fn.threads)  # restored below: tests share one process
     try:
         with GracefulStop() as signals:
             while step < total:
-                stats = step_fn(sampler)
+                stats = step_fn(step)
+                if ema is not None:
+                    ema.update(G)
+                schedules.step()
                 step += 1
                 means.add(stats)
                 elapsed = prior_elapsed + time.perf_counter() - t0
                 out_of_time = time_budget is not None and time.perf_counter() - t0 >= time_budget
                 stop = signals.received or ("time_budget" if out_of_time else None)
-                if distributed.is_enabled():  # ranks agree every few steps, so all stop at the same one
-                    stop = distributed.agree_stop(stop) if step % STOP_SYNC_EVERY == 0 or step == total else None
+                stop = distributed.agree_stop(stop, step, total)  # under torchrun all ranks stop at one step
                 last = step == total or stop is not None
                 try:
                     if step % cfg.train.nan_check_every == 0:
-                        check_training(step, means.sums, {"G": G, "D": D})
-                    scores = (evaluator(tricks.sampling_generator(G), step)  # the EMA of G when kept
+                        check_training(step, means.sums, {"G": G, "D": gan.D})
+                    scores = (evaluator(sampling_generator(), step)
                               if evaluator and evaluator.due(step) else {})
                     if scores and evaluator.improved:  # the best generator by FID so far
                         save_checkpoint({**training_state(stateful, generators, elapsed_s=elapsed, **meta),
@@ -252,11 +235,9 @@ def train(cfg: Config, run_dir: str | Path, *, resume: bool = False, time_budget
     return TrainResult(run.root, step, elapsed, last_row, stopped_by, rollbacks)
 
 
-def _health_monitor(cfg: Config, G, data, num_classes: int, device, d_probabilities: bool = True) -> HealthMonitor:
-    """A monitor with its own fixed noise and the first 64 real images (no RNG is consumed)."""
+def _health_monitor(cfg: Config, G, latents, data, device, d_probabilities: bool = True) -> HealthMonitor:
+    """A monitor with its own fixed latents and the first 64 real images (no RNG is consumed)."""
     n = min(64, len(data))
-    z = sample_z(n, cfg.model.z_dim, cfg.model.z_dist,
-                 torch.Generator(device="cpu").manual_seed(cfg.train.seed + 54321)).to(device)
-    y = (torch.arange(n) % num_classes).to(device) if num_classes else None
+    z, y = latents.fixed(n, cfg.train.seed + HEALTH_SEED, device)
     real = to_float(data.images[:n], cfg.data.range).to(device)
-    return HealthMonitor(G, real, z, y, num_classes=num_classes, d_probabilities=d_probabilities)
+    return HealthMonitor(G, real, z, y, num_classes=latents.num_classes, d_probabilities=d_probabilities)

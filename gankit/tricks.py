@@ -2,28 +2,25 @@
 
 Two places apply them, so a reader can see everything a run changes:
 
-* ``wrap_discriminator(cfg, D)`` — tricks that change D itself (noise layers, minibatch
+* ``wrap_discriminator(cfg, D)`` - tricks that change D itself (noise layers, minibatch
   features), applied once after the models are built, before the optimisers;
-* ``Tricks`` — the per-iteration hooks ``GANStep`` calls: instance noise on D's inputs,
-  BCE targets, R1, the mode-seeking term, gradient clipping, and, after each iteration,
-  the EMA of G and the learning-rate schedules.
+* ``Tricks`` - the per-iteration hooks the step calls: instance noise on D's inputs, BCE
+  targets, R1, the mode-seeking term.
 
+Gradient clipping (``tricks.g_clip`` / ``d_clip``) is part of each update (gankit/update.py),
+and the EMA of G (``tricks.ema``) is kept by the training loop (gankit/ema.py).
 Every trick is off at its default; see docs/tricks.md for what each one does and cites.
 """
 from __future__ import annotations
 
 import dataclasses
-import re
-import warnings
 
 import torch
 from torch import nn
 
-from gankit.config import Config, ConfigError, TricksConfig
-from gankit.ema import EMA
+from gankit.config import Config, TricksConfig
+from gankit.errors import ConfigError
 from gankit.penalties import r1_of
-from gankit.runs import sample_z
-from gankit.schedules import build_schedulers
 
 # ---------------------------------------------------------------------------- labels (BCE targets)
 
@@ -224,54 +221,48 @@ def active(cfg: Config) -> list[str]:
 
 
 class Tricks:
-    """The per-iteration tricks of one run; every hook is a no-op when its trick is off."""
+    """The per-iteration tricks of one run; every hook is a no-op when its trick is off.
 
-    def __init__(self, cfg: Config, G: nn.Module, objective, opt_g, opt_d, gen: torch.Generator | None = None):
-        self.t, self.gen, self.opt_g, self.opt_d = cfg.tricks, gen, opt_g, opt_d
-        self.step = 0  # iterations done: drives the instance-noise schedule; restored on resume
+    Stateless: the instance-noise schedule follows the iteration number the step passes in,
+    and every random draw comes from the step's generator ``gen``.
+    """
+
+    def __init__(self, cfg: Config, objective, gen: torch.Generator | None = None):
+        self.t, self.gen = cfg.tricks, gen
         self.labels = label_tricks_on(self.t)
-        if self.labels and not getattr(objective, "soft_targets", False):
+        if self.labels and not objective.soft_targets:
             raise ConfigError(f"tricks.label_smoothing/fake_label/label_flip/noisy_labels change BCE targets; "
                               f"loss '{cfg.loss.name}' has none (use nonsaturating or minimax, or turn them off)")
-        self.ema = EMA(G, self.t.ema, noise=self._latents(cfg, G), seed=cfg.train.seed) if self.t.ema > 0 else None
-        self.schedulers = build_schedulers(cfg, opt_g, opt_d)
-
-    @staticmethod
-    def _latents(cfg: Config, G: nn.Module):
-        """(z, y) batches for the EMA's BatchNorm statistics, drawn like the training noise."""
-        def noise(n: int, gen: torch.Generator):
-            device = gen.device
-            z = sample_z(n, G.z_dim, cfg.model.z_dist, gen, device)
-            k = getattr(G, "num_classes", 0)
-            return z, (torch.randint(k, (n,), generator=gen, device=device) if k else None)
-        return noise
 
     # -- D step
     # Random draws happen in ``d_draws`` / ``g_draws``, eagerly and before the update, and
     # enter the loss as tensors: the compiled update (gankit/fast) cannot trace a seeded
     # ``torch.Generator``, and a sigma that changes every step would recompile the graph.
-    def _noise(self, shape, device) -> torch.Tensor | None:
+    def _noise(self, shape, device, iteration: int) -> torch.Tensor | None:
         """sigma * N(0, 1) of ``shape``, or None when instance noise is off (or annealed away)."""
-        sigma = instance_noise_sigma(self.t.instance_noise, self.t.instance_noise_anneal_steps, self.step)
+        sigma = instance_noise_sigma(self.t.instance_noise, self.t.instance_noise_anneal_steps, iteration)
         if sigma <= 0:
             return None
         return sigma * torch.randn(tuple(shape), generator=self.gen, device=device)
 
-    def d_draws(self, real: torch.Tensor) -> dict[str, torch.Tensor]:
+    def d_draws(self, real: torch.Tensor, iteration: int) -> dict[str, torch.Tensor]:
         """This D update's random inputs: instance noise for the real and the fake batch, then
         soft/flipped BCE targets (only those whose trick is on)."""
         draws = {}
-        noise_real = self._noise(real.shape, real.device)
+        noise_real = self._noise(real.shape, real.device, iteration)
         if noise_real is not None:
-            draws["noise_real"], draws["noise_fake"] = noise_real, self._noise(real.shape, real.device)
+            draws["noise_real"], draws["noise_fake"] = noise_real, self._noise(real.shape, real.device, iteration)
         if self.labels:
             draws["real_target"], draws["fake_target"] = bce_targets(real.shape[0], self.t, self.gen, real.device)
         return draws
 
-    def g_draws(self, shape, device) -> dict[str, torch.Tensor]:
-        """The G update's random inputs: instance noise for the fake batch D scores."""
-        noise = self._noise(shape, device)
-        return {} if noise is None else {"noise_fake": noise}
+    def g_draws(self, shape, device, iteration: int, real: bool = False) -> dict[str, torch.Tensor]:
+        """The G update's random inputs: instance noise for the fake batch D scores, and for the
+        real batch when G's loss reads D on real data (``real``)."""
+        noise = self._noise(shape, device, iteration)
+        if noise is None:
+            return {}
+        return {"noise_fake": noise} | ({"noise_real": self._noise(shape, device, iteration)} if real else {})
 
     def d_input(self, x: torch.Tensor, noise: torch.Tensor | None = None, real: bool = False) -> torch.Tensor:
         """What D sees: the image plus its instance noise (``noise`` from the draws; None = off).
@@ -302,54 +293,3 @@ class Tricks:
         if self.t.mode_seeking <= 0:
             return {}
         return {"mode_seeking": self.t.mode_seeking * mode_seeking_loss(fake, z)}
-
-    # -- both
-    def _max_norm(self, opt) -> tuple[str, float]:
-        return ("G", self.t.g_clip) if opt is self.opt_g else ("D", self.t.d_clip)
-
-    def clip(self, opt) -> dict[str, torch.Tensor]:
-        """Clip the ``.grad`` of ``opt``'s parameters before ``opt.step()``; the pre-clip norm is a statistic."""
-        which, max_norm = self._max_norm(opt)
-        if max_norm <= 0:
-            return {}
-        params = [p for group in opt.param_groups for p in group["params"] if p.grad is not None]
-        return {f"{which}_grad_norm": torch.nn.utils.clip_grad_norm_(params, max_norm).detach()}
-
-    def clip_grads(self, opt, grads) -> tuple[list, dict[str, torch.Tensor]]:
-        """The same clipping on a list of gradients (the compiled update never fills ``.grad``)."""
-        which, max_norm = self._max_norm(opt)
-        if max_norm <= 0:
-            return list(grads), {}
-        total = torch.linalg.vector_norm(torch.stack([torch.linalg.vector_norm(g) for g in grads if g is not None]))
-        scale = (max_norm / (total + 1e-6)).clamp(max=1.0)  # clip_grad_norm_'s formula
-        return [None if g is None else g * scale for g in grads], {f"{which}_grad_norm": total.detach()}
-
-    def end_iteration(self, G: nn.Module) -> None:
-        if self.ema is not None:
-            self.ema.update(G)
-        with warnings.catch_warnings():
-            # The compiled update (gankit/fast) applies Adam without calling opt.step(), which
-            # torch's scheduler takes for a wrong call order; the lr it sets is used all the same.
-            warnings.filterwarnings("ignore", message=re.escape("Detected call of `lr_scheduler.step()` before"))
-            for s in self.schedulers:
-                s.step()
-        self.step += 1
-
-    def sampling_generator(self, G: nn.Module) -> nn.Module:
-        """The network to draw grids and evaluation samples from: the EMA when kept."""
-        return self.ema.sampler() if self.ema is not None else G
-
-    # -- checkpoints
-    def stateful(self) -> dict:
-        """Named objects for the checkpoint (each has state_dict/load_state_dict).
-
-        The EMA is saved as ``G_ema``, the key ``runs.load_generator`` and export prefer.
-        """
-        objects = {"tricks": self, "sched_g": self.schedulers[0], "sched_d": self.schedulers[1]}
-        return objects | ({"G_ema": self.ema} if self.ema is not None else {})
-
-    def state_dict(self) -> dict:
-        return {"step": self.step}
-
-    def load_state_dict(self, state: dict) -> None:
-        self.step = int(state["step"])

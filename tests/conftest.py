@@ -1,4 +1,4 @@
-"""Shared fixtures. Tests read the real datasets from ``../shared/data`` (or $GANKIT_DATA)."""
+"""Shared fixtures. Tests that need the real datasets find them as ``gankit train`` does."""
 from __future__ import annotations
 
 import os
@@ -16,10 +16,33 @@ os.environ.setdefault("GANKIT_COMPILE", "0")
 
 
 @pytest.fixture(scope="session")
-def data_dir() -> Path:
-    if not (SHARED_DATA / "mnist").is_dir():
-        pytest.skip(f"datasets not found at {SHARED_DATA} (set GANKIT_DATA)")
-    return SHARED_DATA
+def data_dir(tmp_path_factory) -> Path:
+    """A folder holding ``mnist/`` and ``fashion-mnist/``, verified.
+
+    Each dataset is looked up exactly as the product looks it up ($GANKIT_DATA, the user
+    cache that ``make demo`` fills, Debian's dataset-fashion-mnist, then the downloads into
+    the user cache), so a fresh clone tests with what ``make demo`` fetched. Session-scoped:
+    it runs before any test isolates the cache.
+    """
+    from gankit.data import DataError, sources
+
+    found = {}
+    for name, cat in sources.CATALOGUES.items():
+        try:
+            paths = sources.locate(cat, tuple(cat.hashes), download=True)
+        except DataError as e:
+            pytest.skip(f"{name} is not available: {e}")
+        folders = {p.parent for p in paths.values()}
+        if len(folders) != 1:
+            pytest.skip(f"{name}: its files lie in different folders ({sorted(map(str, folders))})")
+        found[name] = folders.pop()
+    roots = {folder.parent for name, folder in found.items() if folder.name == name}
+    if len(roots) == 1 and len(found) == len(sources.CATALOGUES):
+        return roots.pop()  # e.g. $GANKIT_DATA/{mnist,fashion-mnist} or the user cache
+    joined = tmp_path_factory.mktemp("data")
+    for name, folder in found.items():
+        (joined / name).symlink_to(folder, target_is_directory=True)
+    return joined
 
 
 @pytest.fixture(autouse=True)

@@ -7,7 +7,7 @@ import pytest
 from gankit import config as C
 from gankit.arena import parse_entry, rank, split_overrides
 from gankit.cli import main
-from gankit.config import ConfigError
+from gankit.errors import ConfigError
 
 CONFIGS = ["vanilla:model.g_hidden=[32],model.d_hidden=[32]",
            "vanilla:model.g_hidden=[32],model.d_hidden=[32],tricks.label_smoothing=0.9,tricks.ema=0.9"]

@@ -1,9 +1,9 @@
 """Configuration: presets, overrides, and bad values rejected with one clear line."""
 import pytest
+import yaml
 
 from gankit import config as C
-from gankit.config import ConfigError
-
+from gankit.errors import ConfigError
 
 def test_every_preset_loads_and_validates():
     names = C.preset_names()
@@ -66,3 +66,36 @@ def test_yaml_with_unknown_key_is_rejected(tmp_path):
     (tmp_path / "c.yaml").write_text("train: {batch_size: 4, colour: red}\n")
     with pytest.raises(ConfigError, match="train.colour"):
         C.load(tmp_path / "c.yaml")
+
+
+# ---------------------------------------------------------------------------- each objective's settings
+
+def test_loss_settings_belong_to_their_objective_and_default_in_one_place():
+    import dataclasses
+
+    from gankit.losses.ebgan import EBGANSettings
+
+    e = C.load_preset("vanilla", ["model.name=ebgan", "loss.name=ebgan"])
+    defaults = {f.name: f.default for f in dataclasses.fields(EBGANSettings)}
+    assert (e.loss.margin, e.loss.pt_weight) == (defaults["margin"], defaults["pt_weight"]) == (1.0, 0.1)
+    assert C.load_preset("ebgan").loss.pt_weight == 1.0  # the preset's own value
+    with pytest.raises(ConfigError, match="a setting of loss ebgan"):
+        C.load_preset("hinge", ["loss.margin=2"])
+    with pytest.raises(ConfigError, match=r"loss.pt_weight: -1.0 is not allowed \(must be 0 or more"):
+        C.load_preset("ebgan", ["loss.pt_weight=-1"])
+    # Switching objective keeps the settings both share and drops the others.
+    f = C.load_preset("fgan-hellinger", ["loss.name=fgan-kl"])
+    assert f.loss.g_form == "minimax" and not hasattr(C.load_preset("ebgan", ["loss.name=hinge"]).loss, "margin")
+    assert "margin" not in C.load_preset("hinge").to_dict()["loss"]
+
+
+def test_a_config_yaml_from_gankit_0_1_still_loads(tmp_path):
+    """Before objectives declared their settings, every run's loss section listed all of them."""
+    old = C.load_preset("wgan").to_dict()
+    old["loss"] = {"name": "wgan", "g_form": "nonsaturating", "penalty": "auto", "penalty_weight": 10.0,
+                   "clip": 0.02, "margin": 1.0, "pt_weight": 0.1, "aux_weight": 1.0}
+    path = tmp_path / "config.yaml"
+    path.write_text(yaml.safe_dump(old))
+    cfg = C.load(path)
+    assert cfg.loss.clip == 0.02 and not hasattr(cfg.loss, "margin")
+    assert C.diff(cfg, C.load_preset("wgan", ["loss.clip=0.02"])) == []

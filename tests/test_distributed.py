@@ -6,7 +6,6 @@ r*B/2 .. (r+1)*B/2 - 1 of the global batch).
 """
 from __future__ import annotations
 
-import json
 import os
 import subprocess
 import sys
@@ -21,19 +20,14 @@ from gankit import config as C
 from gankit import distributed
 from gankit.checkpoint import load_checkpoint
 from gankit.data import load_dataset
-from gankit.losses import build_loss
+from gankit.data.batches import BatchSampler
+from gankit.gan import build_gan
 from gankit.models import build_models
 from gankit.runs import read_metrics
-from gankit.step import BatchSampler, GANStep, make_optimizers
+from gankit.step import Step
+from gankit.update import EagerUpdate
 
 REPO = Path(__file__).resolve().parents[1]
-
-
-def _data_dir() -> str:
-    d = os.environ.get("GANKIT_DATA")
-    if not d or not Path(d).is_dir():
-        pytest.skip("MNIST not found: set GANKIT_DATA")
-    return d
 
 
 def _env(**extra) -> dict:
@@ -55,45 +49,51 @@ SETTINGS = ["--set", "model.g_hidden=[32]", "--set", "model.d_hidden=[32]", "--s
             "--set", "train.precision=fp32"]
 
 
-def reference_weights(cfg: C.Config, data_dir: str, world: int, steps: int):
+def reference_weights(cfg: C.Config, world: int, steps: int):
     """One process, global batch B, whose sample i comes from rank (i // (B/world))'s stream."""
     torch.manual_seed(cfg.train.seed)
-    data = load_dataset(cfg.data.dataset, "train", data_dir)
-    G, D = build_models(cfg, data.shape, data.num_classes)
-    opt_g, opt_d = make_optimizers(cfg, G, D)
+    data = load_dataset(cfg.data.dataset, "train")
+    gan = build_gan(cfg, data.shape, data.num_classes)
     gens = [torch.Generator().manual_seed(distributed.rank_seed(cfg.train.seed, r)) for r in range(world)]
     per_rank = cfg.train.batch_size // world
     samplers = [BatchSampler(data.images, data.labels, per_rank, cfg.data.range, g) for g in gens]
 
-    def sampler():
-        parts = [s() for s in samplers]
-        return torch.cat([p[0] for p in parts]), torch.cat([p[1] for p in parts])
+    def cat(parts, i):
+        return None if parts[0][i] is None else torch.cat([p[i] for p in parts])
 
-    class Step(GANStep):
-        def noise(self, n, device):  # each stream draws its share, in the order a rank would
-            parts = []
-            for g in gens:
-                self.gen = g
-                parts.append(GANStep.noise(self, n // world, device))
-            return torch.cat([p[0] for p in parts]), torch.cat([p[1] for p in parts])
+    class Batches:  # each rank's share of the global batch, in rank order
+        gen = gens[0]
 
-    step = Step(cfg, G, D, build_loss(cfg), opt_g, opt_d, data.num_classes, gens[0])
-    for _ in range(steps):
-        step(sampler)
-    return G.state_dict(), D.state_dict()
+        def __call__(self):
+            parts = [s() for s in samplers]
+            return cat(parts, 0), cat(parts, 1)
+
+    one_stream = gan.latents
+
+    class Latents:  # each stream draws its share of the latents, in the order a rank would
+        num_classes = one_stream.num_classes
+
+        def draw(self, n, gen=None):
+            parts = [one_stream.draw(n // world, g) for g in gens]
+            return cat(parts, 0), cat(parts, 1)
+
+    gan.latents = Latents()
+    step = Step(cfg, gan, Batches(), EagerUpdate())
+    for i in range(steps):
+        step(i)
+    return gan.G.state_dict(), gan.D.state_dict()
 
 
 def test_two_processes_match_one_process_with_the_same_global_batch(tmp_path):
-    data_dir = _data_dir()
     run = tmp_path / "ddp"
     steps = 12
-    r = torchrun(2, ["train", "vanilla", "--run-dir", str(run), "--data-dir", data_dir, "--steps", str(steps),
+    r = torchrun(2, ["train", "vanilla", "--run-dir", str(run), "--dataset", "synthetic", "--steps", str(steps),
                      "--no-progress", "--set", "train.device=cpu", *SETTINGS])
     assert r.returncode == 0, r.stderr[-3000:]
     assert r.stdout.count("done:") == 1  # only rank 0 reports
 
     cfg = C.load(run / "config.yaml")
-    ref_g, ref_d = reference_weights(cfg, data_dir, 2, steps)
+    ref_g, ref_d = reference_weights(cfg, 2, steps)
     state = load_checkpoint(run / "checkpoints" / "last.pt")
     assert state["step"] == steps and len(state["sampler_ranks"]) == 2
     assert not any(k.startswith("module.") for k in state["G"])  # loads anywhere, any world size
@@ -108,7 +108,7 @@ def test_two_processes_match_one_process_with_the_same_global_batch(tmp_path):
     assert moved > 1e-3
 
     # ... and it is not the single-stream run: rank 1's samples really came from another stream.
-    one_stream_g, _ = reference_weights(cfg, data_dir, 1, steps)
+    one_stream_g, _ = reference_weights(cfg, 1, steps)
     assert any(not torch.allclose(one_stream_g[k], ref_g[k], atol=1e-5) for k in ref_g)
 
     rows = read_metrics(run / "metrics.jsonl")
@@ -117,17 +117,16 @@ def test_two_processes_match_one_process_with_the_same_global_batch(tmp_path):
 
 @pytest.mark.slow
 def test_checkpoint_from_two_processes_resumes_with_one_and_back(tmp_path):
-    data_dir = _data_dir()
     run = tmp_path / "run"
     common = ["--no-progress"]
-    r = torchrun(2, ["train", "vanilla", "--run-dir", str(run), "--data-dir", data_dir, "--steps", "8",
+    r = torchrun(2, ["train", "vanilla", "--run-dir", str(run), "--dataset", "synthetic", "--steps", "8",
                      "--set", "train.device=cpu", *common, *SETTINGS])
     assert r.returncode == 0, r.stderr[-3000:]
-    r = subprocess.run([sys.executable, "-m", "gankit", "train", "--resume", str(run), "--data-dir", data_dir,
+    r = subprocess.run([sys.executable, "-m", "gankit", "train", "--resume", str(run),
                         "--steps", "12", *common], env=_env(), capture_output=True, text=True, timeout=120)
     assert r.returncode == 0, r.stderr[-3000:]
     assert load_checkpoint(run / "checkpoints" / "last.pt")["step"] == 12
-    r = torchrun(2, ["train", "--resume", str(run), "--data-dir", data_dir, "--steps", "16", *common])
+    r = torchrun(2, ["train", "--resume", str(run), "--steps", "16", *common])
     assert r.returncode == 0, r.stderr[-3000:]
     state = load_checkpoint(run / "checkpoints" / "last.pt")
     assert state["step"] == 16 and len(state["sampler_ranks"]) == 2
@@ -139,29 +138,28 @@ FAULTY = textwrap.dedent("""
     from gankit import step as T
     from gankit.cli import main
 
-    original = T.GANStep.__call__
+    original = T.Step.__call__
     calls = []
 
-    def faulty(self, sampler):
+    def faulty(self, iteration):
         calls.append(1)
         if os.environ["RANK"] == "1" and len(calls) == 3:
             if os.environ["FAULT"] == "raise":
                 raise RuntimeError("injected failure")
             time.sleep(300)  # a rank that hangs without dying
-        return original(self, sampler)
+        return original(self, iteration)
 
-    T.GANStep.__call__ = faulty
+    T.Step.__call__ = faulty
     sys.exit(main(sys.argv[1:]))
 """)
 
 
 @pytest.mark.parametrize("fault", ["raise", pytest.param("hang", marks=pytest.mark.slow)])  # hang: torchrun waits 30 s before SIGKILL
 def test_a_failing_rank_stops_the_job_with_a_clear_error(tmp_path, fault):
-    data_dir = _data_dir()
     script = tmp_path / "faulty.py"
     script.write_text(FAULTY)
     t0 = time.monotonic()
-    r = torchrun(2, ["train", "vanilla", "--run-dir", str(tmp_path / "run"), "--data-dir", data_dir,
+    r = torchrun(2, ["train", "vanilla", "--run-dir", str(tmp_path / "run"), "--dataset", "synthetic",
                      "--steps", "50", "--no-progress", "--set", "train.device=cpu", *SETTINGS],
                  script=str(script), timeout=120, FAULT=fault, GANKIT_DIST_TIMEOUT="4")
     took = time.monotonic() - t0
@@ -175,8 +173,7 @@ def test_a_failing_rank_stops_the_job_with_a_clear_error(tmp_path, fault):
 
 
 def test_batch_that_does_not_split_is_a_usage_error(tmp_path):
-    data_dir = _data_dir()
-    r = torchrun(2, ["train", "vanilla", "--run-dir", str(tmp_path / "run"), "--data-dir", data_dir,
+    r = torchrun(2, ["train", "vanilla", "--run-dir", str(tmp_path / "run"), "--dataset", "synthetic",
                      "--steps", "2", "--no-progress", "--set", "train.device=cpu", "--set", "train.batch_size=33"])
     assert r.returncode != 0
     assert "train.batch_size=33 does not split over 2 processes" in r.stderr
@@ -193,7 +190,7 @@ def test_single_process_helpers_are_no_ops():
     assert not distributed.is_enabled() and distributed.is_main() and distributed.world_size() == 1
     assert distributed.local_batch(33) == 33
     v = {"a": torch.tensor(2.0)}
-    assert distributed.mean(v) is v and distributed.agree_stop("SIGTERM") == "SIGTERM"
+    assert distributed.mean(v) is v and distributed.agree_stop("SIGTERM", 3, 10) == "SIGTERM"
     g = torch.nn.Linear(2, 2)
     assert distributed.wrap(g, g, torch.device("cpu")) == (g, g)
     gen = torch.Generator().manual_seed(1)

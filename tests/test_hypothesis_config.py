@@ -8,7 +8,8 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from gankit import config as C
-from gankit.config import Config, ConfigError
+from gankit.config import Config
+from gankit.errors import ConfigError
 
 SETTINGS = settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 
@@ -19,6 +20,9 @@ def _keys():
         tp = typing.get_type_hints(Config)[section.name]
         if dataclasses.is_dataclass(tp):
             out[section.name] = [f.name for f in dataclasses.fields(tp)]
+    # every objective's own settings too (valid only beside their objective's name)
+    from gankit.losses import LOSSES
+    out["loss"] += sorted({f.name for n in LOSSES.names() for f in dataclasses.fields(LOSSES.get(n).Settings)})
     return out
 
 

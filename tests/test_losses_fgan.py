@@ -6,9 +6,8 @@ import pytest
 import torch
 import torch.nn.functional as F
 
-from gankit import config as C
 from gankit.losses import LOSSES
-from gankit.losses.fgan import DIVERGENCES
+from gankit.losses.fgan import DIVERGENCES, FGANSettings
 
 # Two discrete distributions with probabilities in twentieths: a 'batch' holding each atom
 # 20 * p_i times turns the objective's batch means into exact expectations.
@@ -68,7 +67,7 @@ def test_bound_at_the_optimal_critic_equals_the_divergence(key):
 @pytest.mark.parametrize("key", DIVERGENCES)
 def test_the_registered_loss_reaches_the_divergence_through_its_activation(key):
     """-d_loss on the raw outputs v* = g_f^{-1}(T*) is the divergence; any other critic is below."""
-    obj = LOSSES.get(f"fgan-{key}")(C.LossConfig(name=f"fgan-{key}"))
+    obj = LOSSES.get(f"fgan-{key}")()
     v_star = INVERSE[key](DIVERGENCES[key].f_prime(P / Q))
     assert torch.allclose(DIVERGENCES[key].activation(v_star), DIVERGENCES[key].f_prime(P / Q), atol=1e-12)
     real, fake = torch.repeat_interleave(v_star, (P * 20).long()), torch.repeat_interleave(v_star, (Q * 20).long())
@@ -91,12 +90,12 @@ def test_fused_conjugate_matches_conjugate_of_activation(key):
 def test_generator_forms_follow_the_paper():
     fake = torch.randn(32, dtype=torch.float64)
     for key, div in DIVERGENCES.items():
-        ns = LOSSES.get(f"fgan-{key}")(C.LossConfig(name=f"fgan-{key}", g_form="nonsaturating"))
-        mm = LOSSES.get(f"fgan-{key}")(C.LossConfig(name=f"fgan-{key}", g_form="minimax"))
+        ns = LOSSES.get(f"fgan-{key}")(FGANSettings(g_form="nonsaturating"))
+        mm = LOSSES.get(f"fgan-{key}")(FGANSettings(g_form="minimax"))
         assert ns.g_loss(fake).item() == pytest.approx(-div.activation(fake).mean().item())
         assert mm.g_loss(fake).item() == pytest.approx(-div.conj_act(fake).mean().item())
     # For the GAN divergence the two forms are the familiar non-saturating and minimax losses.
-    gan = LOSSES.get("fgan-gan")(C.LossConfig(name="fgan-gan"))
+    gan = LOSSES.get("fgan-gan")()
     assert gan.g_loss(fake).item() == pytest.approx(F.softplus(-fake).mean().item())
 
 
@@ -122,7 +121,7 @@ def _gaussian_truth(key):
 @pytest.mark.parametrize("key", sorted(DIVERGENCES))
 def test_a_trained_critic_approaches_the_gaussian_divergence_from_below(key):
     torch.manual_seed(0)
-    obj = LOSSES.get(f"fgan-{key}")(C.LossConfig(name=f"fgan-{key}"))
+    obj = LOSSES.get(f"fgan-{key}")()
     critic = torch.nn.Sequential(torch.nn.Linear(1, 32), torch.nn.ELU(), torch.nn.Linear(32, 32), torch.nn.ELU(),
                                  torch.nn.Linear(32, 1))
     opt = torch.optim.Adam(critic.parameters(), lr=3e-3)

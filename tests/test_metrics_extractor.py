@@ -4,7 +4,7 @@ import shutil
 import pytest
 import torch
 
-from gankit.config import ConfigError
+from gankit.errors import ConfigError
 from gankit.metrics import extractor
 from gankit.metrics.features import reference
 

@@ -8,7 +8,7 @@ from gankit import config as C
 from gankit.checkpoint import CheckpointDir, load_checkpoint
 from gankit.cli import main
 from gankit.divergence import Diverged, DivergenceError, check_row, check_training, first_nonfinite, scale_lr
-from gankit.step import GANStep
+from gankit.step import Step
 from gankit.train import train
 
 # Checkpoints every 20 steps; no periodic check and no log row before step 1000, so the
@@ -21,15 +21,15 @@ NAN = float("nan")
 
 def _inject(monkeypatch, kind: str, at_calls):
     """Poison one part of the step at the given call numbers (counted across rollbacks)."""
-    original, calls = GANStep.__call__, {"n": 0}
+    original, calls = Step.__call__, {"n": 0}
 
-    def poisoned(self, sampler):
+    def poisoned(self, iteration):
         calls["n"] += 1
         hit = calls["n"] in at_calls
         if hit and kind == "gradient":  # NaN gradient -> the optimiser step spreads it to the weights
             p = next(self.G.parameters())
             handle = p.register_hook(lambda g: g * NAN)
-        stats = original(self, sampler)
+        stats = original(self, iteration)
         if hit and kind == "gradient":
             handle.remove()
         if hit and kind == "weight":
@@ -39,7 +39,7 @@ def _inject(monkeypatch, kind: str, at_calls):
             stats["G_loss"] = stats["G_loss"] * NAN
         return stats
 
-    monkeypatch.setattr(GANStep, "__call__", poisoned)
+    monkeypatch.setattr(Step, "__call__", poisoned)
     return calls
 
 

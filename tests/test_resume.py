@@ -1,6 +1,7 @@
 """Resume: a run stopped at step k and resumed is bit-identical to one that never stopped."""
 import json
 import os
+from pathlib import Path
 
 import pytest
 import torch
@@ -163,3 +164,25 @@ def test_a_fresh_run_never_overwrites_old_checkpoints(tmp_path, data_dir):
     with pytest.raises(C.ConfigError, match="already holds checkpoints"):
         train(small(5), run, progress=False, data_dir=str(data_dir))
     assert (run / "checkpoints" / "last.pt").read_bytes() == before
+
+
+def test_a_run_written_by_gankit_0_1_resumes_exactly(tmp_path):
+    """tests/fixtures/v01-run: a 6-step run (R1, EMA, instance noise, linear lr decay) written
+    by gankit 0.1 (commit e0437d7), and the rows that version logged when it continued the
+    run to step 12. Today's code continues it to the same numbers."""
+    import json
+    import shutil
+
+    from gankit.cli import main
+    from gankit.runs import read_metrics
+
+    fixture = Path(__file__).parent / "fixtures" / "v01-run"
+    run = tmp_path / "run"
+    shutil.copytree(fixture / "run", run)
+    assert main(["train", "--resume", str(run), "--steps", "12", "--no-progress",
+                 "--data-dir", str(fixture / "images")]) == 0
+    want = [json.loads(line) for line in (fixture / "expected_rows_after_resume.jsonl").read_text().splitlines()]
+    got = [r for r in read_metrics(run / "metrics.jsonl") if r["step"] > 6]
+    for row in (*want, *got):
+        row.pop("elapsed_s")
+    assert got == want

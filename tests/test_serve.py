@@ -17,7 +17,8 @@ from PIL import Image
 from gankit.cli import build_parser, main
 from gankit.explore import Explorer
 from gankit.images import to_uint8
-from gankit.runs import load_generator, sample_z
+from gankit.latents import sample_z
+from gankit.runs import load_generator
 from gankit.serve import make_server
 from web_runs import make_run
 
@@ -101,10 +102,9 @@ def test_interpolation_ends_at_a_and_b(served):
     assert np.array_equal(strip[1:29, 1:29], png(a)) and np.array_equal(strip[1:29, -29:-1], png(b))
 
 
+@pytest.mark.parametrize("served", [True], ids=["conditional"], indirect=True)
 def test_class_choice_changes_a_conditional_image(served):
-    _, url, conditional = served
-    if not conditional:
-        pytest.skip("unconditional run")
+    _, url, _ = served
     assert get(url + "api/image.png?seed=1&label=0")[2] != get(url + "api/image.png?seed=1&label=9")[2]
     status, _, body = get(url + "api/image.png?seed=1&label=10")
     assert status == 400 and "label must be in 0..9" in json.loads(body)["error"]

@@ -3,7 +3,6 @@ import functools
 import gzip
 import hashlib
 import http.server
-import io
 import pickle
 import shutil
 import threading

@@ -1,5 +1,4 @@
 """A short real training run: files written, metrics shape, resume, and sampling."""
-import json
 
 import numpy as np
 import pytest

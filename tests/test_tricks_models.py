@@ -5,14 +5,12 @@ import torch
 from torch import nn
 
 from gankit import config as C
-from gankit.config import ConfigError
+from gankit.errors import ConfigError
 from gankit.images import to_float, to_uint8
-from gankit.losses import build_loss
 from gankit.models import MODELS, build_models
-from gankit.optim import make_optimizers
-from gankit.penalties import PENALTIES
-from gankit.step import BatchSampler, GANStep
-from gankit.tricks import BatchFeatureD, r1_penalty, wrap_discriminator
+from gankit.tricks import BatchFeatureD, r1_penalty
+
+from steps import make_step
 
 SHAPE = (1, 28, 28)
 HEADLESS = {"ebgan"}  # the autoencoder D scores the input itself: no head to extend
@@ -20,21 +18,15 @@ HEADLESS = {"ebgan"}  # the autoencoder D scores the input itself: no head to ex
 
 def cfg_for(model, *overrides, loss="nonsaturating"):
     extra = ["model.conditional=false", "train.batch_size=8", "model.ngf=8", "model.ndf=8", "model.z_dim=16",
-             "model.g_hidden=[32]", "model.d_hidden=[32]", "data.range=symmetric", "model.z_dist=normal"]
+             "model.g_hidden=[32]", "model.d_hidden=[32]", "data.range=symmetric", "model.z_dist=normal",
+             "train.precision=fp32"]
     if model == "ebgan":
         loss = "ebgan"
     return C.load_preset("vanilla", [f"model.name={model}", f"loss.name={loss}", *extra, *overrides])
 
 
 def step_for(cfg, seed=0):
-    torch.manual_seed(seed)
-    G, D = build_models(cfg, SHAPE, 0)
-    D = wrap_discriminator(cfg, D)
-    opt_g, opt_d = make_optimizers(cfg, G, D)
-    gen = torch.Generator().manual_seed(seed)
-    images = torch.randint(0, 256, (32, *SHAPE), dtype=torch.uint8, generator=gen)
-    sampler = BatchSampler(images, None, cfg.train.batch_size, cfg.data.range, gen)
-    return GANStep(cfg, G, D, build_loss(cfg), opt_g, opt_d, 0, gen), sampler
+    return make_step(cfg, SHAPE, seed=seed, n=32)
 
 
 def _top_singular_values(D):
@@ -46,12 +38,12 @@ def _top_singular_values(D):
 
 @pytest.mark.parametrize("model", MODELS.names())
 def test_spectral_norm_keeps_each_top_singular_value_near_one(model):
-    step, sampler = step_for(cfg_for(model, "model.d_reparam=spectral"))
-    for _ in range(5):  # weights move; the power iteration follows them
-        step(sampler)
+    step = step_for(cfg_for(model, "model.d_reparam=spectral"))
+    for i in range(5):  # weights move; the power iteration follows them
+        step(i)
     sigmas = list(_top_singular_values(step.D))
     assert sigmas and all(abs(s - 1) < 0.1 for s in sigmas), sigmas
-    step, sampler = step_for(cfg_for(model))  # without it, the raw weights are not normalised
+    step = step_for(cfg_for(model))  # without it, the raw weights are not normalised
     assert any(abs(s - 1) > 0.1 for s in _top_singular_values(step.D))
 
 
@@ -59,11 +51,11 @@ def test_spectral_norm_keeps_each_top_singular_value_near_one(model):
                                       ("sgd", torch.optim.SGD)])
 def test_optimiser_switch_and_separate_learning_rates(name, cls):
     cfg = cfg_for("mlp", f"optim.name={name}", "optim.g_lr=0.003", "optim.d_lr=0.0007")
-    step, sampler = step_for(cfg)
-    assert type(step.opt_g) is cls and type(step.opt_d) is cls
-    assert step.opt_g.param_groups[0]["lr"] == 0.003 and step.opt_d.param_groups[0]["lr"] == 0.0007
+    step = step_for(cfg)
+    assert type(step.gan.opt_g) is cls and type(step.gan.opt_d) is cls
+    assert step.gan.opt_g.param_groups[0]["lr"] == 0.003 and step.gan.opt_d.param_groups[0]["lr"] == 0.0007
     before = [p.detach().clone() for p in step.G.parameters()]
-    step(sampler)
+    step(0)
     assert any(not torch.equal(a, p) for a, p in zip(before, step.G.parameters()))
 
 
@@ -71,8 +63,8 @@ def test_optimiser_switch_and_separate_learning_rates(name, cls):
 @pytest.mark.parametrize("data_range,lo", [("unit", 0.0), ("symmetric", -1.0)])
 def test_data_range_is_consistent_from_data_to_export(model, data_range, lo):
     cfg = cfg_for(model, f"data.range={data_range}")
-    step, sampler = step_for(cfg)
-    real, _ = sampler()
+    step = step_for(cfg)
+    real, _ = step.batches()
     assert real.min() >= lo and real.max() <= 1 and real.min() < lo + 0.01  # black background
     fake = step.G(torch.randn(16, cfg.model.z_dim))
     assert fake.min() >= lo and fake.max() <= 1  # sigmoid / tanh output matches the data
@@ -85,8 +77,8 @@ def test_data_range_is_consistent_from_data_to_export(model, data_range, lo):
                                    "tricks.d_noise_layers=0.1"])
 def test_d_tricks_work_for_every_model_family(model, trick):
     cfg = cfg_for(model, trick)
-    step, sampler = step_for(cfg)
-    stats = step(sampler)
+    step = step_for(cfg)
+    stats = step(0)
     assert all(torch.isfinite(v) for v in stats.values())
     assert isinstance(step.D, BatchFeatureD) == ("minibatch" in trick)
 
@@ -97,17 +89,24 @@ def test_minibatch_tricks_refuse_a_headless_discriminator(trick):
         step_for(cfg_for("ebgan", trick))
 
 
-def test_r1_penalty_registry_matches_the_trick():
-    cfg = cfg_for("mlp")
-    _, D = build_models(cfg, SHAPE, 0)
+def test_r1_is_switched_on_one_way():
+    """R1 is ``tricks.r1`` (reusing the D update's forward); it is no ``loss.penalty``, and a
+    config.yaml from gankit 0.1 that chose ``loss.penalty: r1`` reads as ``tricks.r1``."""
+    cfg = cfg_for("mlp", "tricks.r1=4")
+    step = step_for(cfg)
     x = torch.rand(6, *SHAPE) * 2 - 1
-    registered = PENALTIES.get("r1")(D, x, None, None, None)
     xr = x.clone().requires_grad_(True)
-    assert registered.item() == pytest.approx(r1_penalty(xr, D(xr), gamma=1.0).item(), rel=1e-5)
-    # loss.penalty=r1 with weight gamma is the same D loss term as tricks.r1=gamma
-    obj = build_loss(cfg_for("mlp", "loss.penalty=r1", "loss.penalty_weight=4"))
-    term = obj.d_extra(D, x, x, None, None)["R1"]
-    assert term.item() == pytest.approx(4 * registered.item(), rel=1e-5)
+    out = step.gan.D(xr)
+    (grad,) = torch.autograd.grad(out.sum(), xr, create_graph=True)
+    want = 4 * 0.5 * grad.square().flatten(1).sum(1).mean()
+    xr2 = x.clone().requires_grad_(True)
+    assert r1_penalty(xr2, step.gan.D(xr2), gamma=4.0).item() == pytest.approx(want.item(), rel=1e-5)
+    assert step(0)["R1"].item() > 0
+    with pytest.raises(ConfigError, match="unknown penalty 'r1'"):
+        cfg_for("mlp", "loss.penalty=r1")
+    raw = {"loss": {"name": "nonsaturating", "penalty": "r1", "penalty_weight": 4.0, "margin": 1.0}}
+    upgraded = C.from_dict(C._upgrade(raw))
+    assert upgraded.tricks.r1 == 4.0 and upgraded.loss.penalty == "none"
 
 
 @pytest.mark.parametrize("loss", ["hinge", "wgan", "lsgan"])
@@ -119,13 +118,13 @@ def test_label_tricks_are_refused_for_objectives_without_bce_targets(loss):
 def test_ema_recomputes_batchnorm_statistics_for_the_average():
     """The average must not be sampled with G's running statistics (grey, washed-out images)."""
     from gankit.ema import EMA
-    from gankit.runs import sample_z
+    from gankit.latents import Latents
 
     cfg = cfg_for("dcgan")
     torch.manual_seed(0)
     G, _ = build_models(cfg, SHAPE, 0)
     G.train()
-    ema = EMA(G, 0.5, noise=lambda n, gen: (sample_z(n, G.z_dim, "normal", gen), None), stat_batches=4,
+    ema = EMA(G, 0.5, Latents(G.z_dim, "normal"), stat_batches=4,
               stat_batch_size=256)
     with torch.no_grad():
         for p in G.parameters():  # G moves far from the average; its running stats follow G

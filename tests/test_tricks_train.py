@@ -7,20 +7,25 @@ from PIL import Image
 from gankit.checkpoint import load_checkpoint
 from gankit.cli import main
 from gankit.images import grid, to_uint8
-from gankit.runs import load_generator, sample_z
+from gankit.latents import sample_z
+from gankit.runs import load_generator
 
 TRICKS = ["tricks.ema=0.9", "optim.lr_decay=linear", "tricks.minibatch_stddev=true", "tricks.instance_noise=0.1",
           "tricks.instance_noise_anneal_steps=40", "tricks.label_smoothing=0.9", "model.g_hidden=[64]",
           "model.d_hidden=[64]", "train.batch_size=32", "train.log_every=10"]
 
 
-@pytest.fixture(scope="module")
-def tricks_run(tmp_path_factory, data_dir):
-    run = tmp_path_factory.mktemp("tricks") / "run"
-    args = ["train", "vanilla", "--data-dir", str(data_dir), "--run-dir", str(run), "--steps", "30", "--no-progress"]
+def _train(run, steps):
+    args = ["train", "vanilla", "--dataset", "synthetic", "--run-dir", str(run), "--steps", str(steps), "--no-progress"]
     for o in TRICKS:
         args += ["--set", o]
     assert main(args) == 0
+
+
+@pytest.fixture(scope="module")
+def tricks_run(tmp_path_factory):
+    run = tmp_path_factory.mktemp("tricks") / "run"
+    _train(run, 30)
     return run
 
 
@@ -38,14 +43,20 @@ def test_checkpoint_keeps_the_ema_and_sampling_uses_it(tricks_run):
     np.testing.assert_array_equal(np.asarray(Image.open(tricks_run / "final.png")), want)
 
 
-def test_resume_continues_schedules_and_noise_clock(tricks_run, tmp_path, data_dir):
+def test_resume_continues_schedules_and_noise_clock(tricks_run, tmp_path, monkeypatch):
     import shutil
+
+    from gankit.step import Step
 
     run = tmp_path / "resumed"
     shutil.copytree(tricks_run, run)
-    assert main(["train", "--resume", str(run), "--steps", "40", "--data-dir", str(data_dir), "--no-progress"]) == 0
+    iterations, original = [], Step.__call__
+    monkeypatch.setattr(Step, "__call__", lambda self, i: iterations.append(i) or original(self, i))
+    assert main(["train", "--resume", str(run), "--steps", "40", "--no-progress"]) == 0
+    # The instance-noise clock is the loop's step: the resumed iterations are 30..39 (sigma
+    # annealed as far as step 30), not a fresh 0..9.
+    assert iterations == list(range(30, 40))
     state = load_checkpoint(run / "checkpoints" / "last.pt")
-    assert state["tricks"]["step"] == 40  # a fresh clock would read 10
     assert state["sched_g"]["last_epoch"] == state["sched_d"]["last_epoch"] == 40
     # The schedule continues as saved: linear to 0 over the original 30 steps, so lr stays 0.
     assert state["opt_g"]["param_groups"][0]["lr"] == pytest.approx(0.0, abs=1e-12)

@@ -15,7 +15,8 @@ from gankit import config as C
 from gankit.checkpoint import save_checkpoint
 from gankit.images import save_grid, to_uint8
 from gankit.models import build_models
-from gankit.runs import RunDir, sample_z
+from gankit.latents import sample_z
+from gankit.runs import RunDir
 
 SHAPE = (1, 28, 28)
 

@@ -22,7 +22,7 @@ from pathlib import Path
 import numpy as np
 
 from gankit.atomic import atomic_path
-from gankit.data.idx import DataError, encode_idx, read_bytes, sha256, verify
+from gankit.data.idx import DataError, encode_idx, read_bytes, verify
 
 SPLIT_FILES = {
     "train": ("train-images-idx3-ubyte", "train-labels-idx1-ubyte"),

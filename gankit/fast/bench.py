@@ -10,21 +10,22 @@ from __future__ import annotations
 import copy
 import math
 import os
-import platform
 import resource
 import statistics
 import time
 from dataclasses import asdict, dataclass, field
 
 import torch
-from torch import nn
 from torch.utils.flop_counter import FlopCounterMode
 
 from gankit import config as C
-from gankit.fast import adam, make_step, run_threads, set_threads
+from gankit.data import ImageSet
 from gankit.fast import reference as ref
-from gankit.losses import build_loss
-from gankit.step import BatchSampler, GANStep, make_optimizers
+from gankit.fast.tuning import set_threads
+from gankit.gan import build_gan
+from gankit.models import build_models
+from gankit.provenance import machine
+from gankit.step import Step, build_step
 
 CASES = {"mlp-128": ("mlp", 128), "mlp-64": ("mlp", 64), "dcgan-128": ("dcgan", 128)}
 
@@ -71,73 +72,19 @@ def load_images(device, data_dir=None) -> tuple[torch.Tensor, str]:
         return torch.randint(0, 256, (60000, 1, 28, 28), dtype=torch.uint8, generator=g).to(device), "synthetic"
 
 
-class _SeqG(nn.Module):
-    """Adapts a tutorial ``nn.Sequential`` generator to gankit's ``G(z, y)`` contract."""
-
-    def __init__(self, net, z_dim, shape):
-        super().__init__()
-        self.net, self.z_dim, self.shape, self.num_classes = net, z_dim, shape, 0
-
-    def forward(self, z, y=None):
-        return self.net(z).view(z.shape[0], *self.shape)
-
-
-class _SeqD(nn.Module):
-    """... and a discriminator to ``D(x, y)`` with ``features``/``head``."""
-
-    def __init__(self, net):
-        super().__init__()
-        self.body, self.head_layer, self.num_classes = net[:-1], net[-1], 0
-        self.feature_dim = net[-1].in_features
-
-    def features(self, x, y=None):
-        return self.body(x)
-
-    def head(self, h, y=None):
-        return self.head_layer(h).squeeze(1)
-
-    def forward(self, x, y=None):
-        return self.head(self.features(x, y), y)
-
-
-def _registered_keras_dcgan():
-    """A preset for the Keras-style DCGAN when the model family provides one."""
-    names = [n for n in C.preset_names() if "dcgan" in n]
-    for n in sorted(names, key=lambda n: ("keras" not in n, n)):
-        cfg = C.load_preset(n)
-        if "keras" in n or "keras" in cfg.model.name:
-            return cfg
-    return None
-
-
-def gankit_config(model: str, batch: int, overrides=()) -> tuple[C.Config, str]:
+def gankit_config(model: str, batch: int, overrides=()) -> C.Config:
+    """The preset each case races: vanilla (the MLP) or dcgan (the Keras tutorial's DCGAN)."""
     if model == "mlp":
-        return C.load_preset("vanilla", [f"train.batch_size={batch}", *overrides]), "registered mlp"
-    cfg = _registered_keras_dcgan()
-    if cfg is not None:
-        # the same algorithm as the tutorial loop: no preset tricks (the dcgan preset keeps an EMA of G)
-        C.apply_overrides(cfg, [f"train.batch_size={batch}", "tricks.ema=0.0", *overrides])
-        return cfg, f"registered {cfg.model.name} (preset {cfg.preset})"
-    cfg = C.load_preset("vanilla", [f"train.batch_size={batch}", "data.range=symmetric", "model.z_dist=normal",
-                                    "model.init=default", "optim.g_lr=1e-4", "optim.d_lr=1e-4", *overrides])
-    return cfg, "reference Keras DCGAN architecture (not registered in gankit.models)"
+        return C.load_preset("vanilla", [f"train.batch_size={batch}", *overrides])
+    # the same algorithm as the tutorial loop: no preset tricks (the dcgan preset keeps an EMA of G)
+    return C.load_preset("dcgan", [f"train.batch_size={batch}", "tricks.ema=0.0", *overrides])
 
 
-def build_gankit(model, batch, images, device, overrides=()):
-    cfg, source = gankit_config(model, batch, overrides)
+def build_gankit(model, batch, images, device, overrides=()) -> Step:
+    cfg = gankit_config(model, batch, overrides)
     torch.manual_seed(0)
-    if source.startswith("registered"):
-        from gankit.models import build_models
-        G, D = build_models(cfg, (1, 28, 28))
-    else:
-        g, d = ref.keras_dcgan_models(cfg.model.z_dim)
-        G, D = _SeqG(g, cfg.model.z_dim, (1, 28, 28)), _SeqD(d)
-    G, D = G.to(device), D.to(device)
-    opt_g, opt_d = make_optimizers(cfg, G, D)
-    gen = torch.Generator(device=device).manual_seed(0)
-    sampler = BatchSampler(images, None, batch, cfg.data.range, gen)
-    step = make_step(cfg, G, D, build_loss(cfg), opt_g, opt_d, 0, gen, device)
-    return cfg, source, step, sampler
+    gan = build_gan(cfg, tuple(images.shape[1:]), device=device)
+    return build_step(cfg, gan, ImageSet("bench", images, None), device)
 
 
 def build_reference(model, batch, images, device, cfg):
@@ -150,25 +97,27 @@ def build_reference(model, batch, images, device, cfg):
                             cfg.optim.g_lr, tuple(cfg.optim.betas))
 
 
-class _GradOnlyStep(GANStep):
-    """The fast path's update minus Adam, run eagerly so FlopCounterMode can see it."""
+class _GradOnly:
+    """The compiled update minus Adam, run eagerly so FlopCounterMode can see it."""
 
-    def update(self, opt, loss_fn, *args):
+    def __init__(self, amp):
+        self.amp = amp
+
+    def __call__(self, player, loss_fn, *args):
         with self.amp():
             loss, stats = loss_fn(*args)
-        torch.autograd.grad(loss, adam.params(opt), allow_unused=True)
+        torch.autograd.grad(loss, player.params(), allow_unused=True)
         return stats
 
 
-def count_flops(step: GANStep, sampler, loop: ref.TutorialLoop) -> tuple[float, float]:
+def count_flops(step: Step, loop: ref.TutorialLoop) -> tuple[float, float]:
     """FLOPs of one gankit iteration and of one tutorial iteration, on throwaway copies."""
-    G, D = copy.deepcopy(step.G), copy.deepcopy(step.D)
-    opt_g, opt_d = make_optimizers(step.cfg, G, D)
-    gen = torch.Generator(device=sampler.images.device).manual_seed(1)
-    s = _GradOnlyStep(step.cfg, G, D, step.obj, opt_g, opt_d, 0, gen)
-    sam = BatchSampler(sampler.images, None, sampler.batch_size, sampler.range, gen)
+    gan = copy.deepcopy(step.gan)
+    batches = copy.copy(step.batches)
+    batches.gen = torch.Generator(device=batches.images.device).manual_seed(1)
+    probe = Step(step.cfg, gan, batches, _GradOnly(step.update.amp))
     with FlopCounterMode(display=False) as fc:
-        s(sam)
+        probe(0)
     ours = fc.get_total_flops()
     loop = copy.deepcopy(loop)
     with FlopCounterMode(display=False) as fc:
@@ -217,16 +166,19 @@ def _chunk(fn, n, device, threads) -> tuple[float, float | None, float]:
         set_threads(before)
 
 
-def run_case(name, device, images, rounds=7, chunk_s=0.5, default_threads=None, overrides=(), log=print) -> Row:
+def run_case(name, device, images, rounds=7, chunk_s=0.5, default_threads=None, overrides=(), log=print,
+             label=None) -> Row:
     model, batch = CASES[name]
     default_threads = default_threads or torch.get_num_threads()
-    cfg, source, step, sampler = build_gankit(model, batch, images, device, overrides)
-    threads = run_threads(cfg, step.G, step.D, device)
+    step = build_gankit(model, batch, images, device, overrides)
+    cfg, threads = step.cfg, step.threads
     loop = build_reference(model, batch, images, device, cfg)
-    flops, ref_flops = count_flops(step, sampler, loop)
-    log(f"[{name}] gankit: {source}; {type(step).__name__}, precision {step.precision}, {threads} thread(s)")
+    flops, ref_flops = count_flops(step, loop)
+    name = label or name
+    log(f"[{name}] gankit: preset {cfg.preset} ({cfg.model.name}); {step.mode} step, precision {step.precision}, "
+        f"{threads} thread(s)")
 
-    ours = lambda: step(sampler)  # noqa: E731
+    ours = lambda: step(0)  # noqa: E731
     before = set_threads(threads)
     try:
         _sync(device)
@@ -239,9 +191,9 @@ def run_case(name, device, images, rounds=7, chunk_s=0.5, default_threads=None, 
     finally:
         set_threads(before)
     log(f"[{name}] first step (compile) {compile_s:.1f}s")
-    fallbacks = getattr(step, "fallbacks", {})
-    path = "compiled" if hasattr(step, "fallbacks") and not fallbacks else (
-        f"eager ({'; '.join(f'{k}: {v}' for k, v in fallbacks.items())})" if fallbacks else "eager")
+    fallbacks = step.fallbacks
+    path = (f"{step.mode} (eager: {'; '.join(f'{k}: {v}' for k, v in fallbacks.items())})" if fallbacks
+            else step.mode)
 
     # Warm both loops up, then size chunks to about chunk_s seconds each.
     sizes = {}
@@ -280,13 +232,8 @@ def sampling_speed(device, model: str, n: int = 10000, batch: int = 1000) -> flo
     """Images/s of ``gankit.sample.generate`` (what ``gankit sample`` and evaluation call)."""
     from gankit.sample import generate
 
-    cfg, source = gankit_config(model, batch)
-    if source.startswith("registered"):
-        from gankit.models import build_models
-        G, _ = build_models(cfg, (1, 28, 28))
-    else:
-        g, _ = ref.keras_dcgan_models(cfg.model.z_dim)
-        G = _SeqG(g, cfg.model.z_dim, (1, 28, 28))
+    cfg = gankit_config(model, batch)
+    G, _ = build_models(cfg, (1, 28, 28))
     G = G.to(device).eval()
     generate(G, cfg, batch, device=device)
     _sync(device)
@@ -296,27 +243,19 @@ def sampling_speed(device, model: str, n: int = 10000, batch: int = 1000) -> flo
     return n / (time.perf_counter() - t)
 
 
-def device_name(device) -> str:
-    if device.type == "cuda":
-        return f"{torch.cuda.get_device_name(device)} (torch {torch.__version__})"
-    model = platform.processor() or "cpu"
-    try:
-        with open("/proc/cpuinfo") as f:
-            model = next(line.split(":", 1)[1].strip() for line in f if line.startswith("model name"))
-    except (OSError, StopIteration):
-        pass
-    cores = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count()
-    return f"{model}, {cores} cores (torch {torch.__version__})"
-
-
 def run(device="auto", cases=tuple(CASES), rounds=7, chunk_s=0.5, data_dir=None, overrides=(),
         sampling=True, log=print) -> dict:
     device = torch.device("cuda" if device == "auto" and torch.cuda.is_available() else
                           ("cpu" if device == "auto" else device))
     default_threads = torch.get_num_threads()
     images, data = load_images(device, data_dir)
-    rows = [run_case(c, device, images, rounds, chunk_s, default_threads, overrides, log) for c in cases]
-    out = {"device": device_name(device), "device_type": device.type, "default_threads": default_threads,
+    rows = []
+    for c in cases:
+        rows.append(run_case(c, device, images, rounds, chunk_s, default_threads, overrides, log))
+        if rows[-1].precision != "fp32":  # the compile gain apart from the bf16 gain: fp32 against fp32
+            rows.append(run_case(c, device, images, rounds, chunk_s, default_threads,
+                                 [*overrides, "train.precision=fp32"], log, label=f"{c} fp32"))
+    out = {"device": machine(device), "device_type": device.type, "default_threads": default_threads,
            "data": data, "load_avg": os.getloadavg() if hasattr(os, "getloadavg") else None,
            "rows": [asdict(r) for r in rows],
            "peak_rss_mib": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024}

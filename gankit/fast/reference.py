@@ -79,3 +79,15 @@ class TutorialLoop:
         loss_g.backward()
         self.opt_g.step()
         return loss_d.detach(), loss_g.detach()
+
+
+class AsGenerator(nn.Module):
+    """A tutorial's ``nn.Sequential`` G in gankit's generator contract (``G(z, y)``, ``shape``,
+    ``num_classes``), so ``gankit.sample.generate`` and evaluation can draw from it."""
+
+    def __init__(self, net: nn.Module, z_dim: int, shape: tuple):
+        super().__init__()
+        self.net, self.z_dim, self.shape, self.num_classes = net, z_dim, shape, 0
+
+    def forward(self, z, y=None):
+        return self.net(z).view(z.shape[0], *self.shape)

@@ -49,7 +49,7 @@ def resolve_precision(name: str, device: torch.device) -> str:
 
 
 def amp_context(precision: str, device: torch.device):
-    """A zero-argument factory of the autocast context ``GANStep.update`` enters."""
+    """A zero-argument factory of the autocast context an update enters (gankit/update.py)."""
     if precision == "bf16":
         return functools.partial(torch.autocast, device_type=device.type, dtype=torch.bfloat16)
     return contextlib.nullcontext
@@ -86,6 +86,15 @@ def auto_threads(flops_per_sample: float, amx: bool | None = None) -> int:
     if amx and flops_per_sample < LARGE_MODEL_FLOPS:
         return 1
     return max(1, min(cores, TORCH_DEFAULT_THREADS))
+
+
+def run_threads(cfg, G: nn.Module, D: nn.Module, device: torch.device, num_classes: int = 0) -> int:
+    """The CPU thread count for this run: ``train.threads`` or the automatic choice."""
+    if cfg.train.threads:
+        return cfg.train.threads
+    if device.type != "cpu":
+        return torch.get_num_threads()
+    return auto_threads(forward_flops_per_sample(G, D, cfg.model.z_dim, device, num_classes))
 
 
 def set_threads(n: int) -> int:

@@ -10,11 +10,13 @@ The pulling-away term (PT) pushes the encoder's codes S of a fake batch apart:
 """
 from __future__ import annotations
 
+from dataclasses import dataclass
+
 import torch
 import torch.nn.functional as F
 
 from gankit.losses import LOSSES
-from gankit.losses.base import Identity, Objective
+from gankit.losses.base import Identity, Objective, non_negative, positive, setting
 
 
 def margin_term(fake_energy: torch.Tensor, margin: float) -> torch.Tensor:
@@ -32,19 +34,26 @@ def pulling_away(codes: torch.Tensor) -> torch.Tensor:
     return (cos2.sum() - cos2.diagonal().sum()) / (n * (n - 1))
 
 
+@dataclass
+class EBGANSettings:
+    margin: float = setting(1.0, "the margin m in [m - E(G(z))]+", positive, "positive and finite")
+    pt_weight: float = setting(0.1, "weight of the pulling-away term (0 = off)", non_negative, "0 or more, finite")
+
+
 @LOSSES.register("ebgan")
 class EBGAN(Identity, Objective):
     """energy-based: autoencoder D, margin loss.margin, pulling-away weight loss.pt_weight"""
 
+    Settings = EBGANSettings
     requires = {"model.name": "ebgan"}
     real_high = False  # energies: low on data
 
     def d_loss(self, real_out, fake_out):
-        return real_out.mean() + margin_term(fake_out, getattr(self.cfg, "margin", 1.0))
+        return real_out.mean() + margin_term(fake_out, self.settings.margin)
 
-    def g_loss(self, fake_out):
+    def g_loss(self, fake_out, real_out=None):
         return fake_out.mean()
 
     def g_extra(self, D, fake, y_fake):
-        w = getattr(self.cfg, "pt_weight", 0.0)
+        w = self.settings.pt_weight
         return {"PT": w * pulling_away(D.features(fake, y_fake))} if w > 0 else {}

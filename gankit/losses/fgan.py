@@ -22,7 +22,7 @@ import torch
 import torch.nn.functional as F
 
 from gankit.losses import LOSSES
-from gankit.losses.base import Objective
+from gankit.losses.base import Objective, setting
 
 LOG2 = math.log(2.0)
 
@@ -103,9 +103,17 @@ DIVERGENCES: dict[str, Divergence] = {
 }
 
 
+@dataclass
+class FGANSettings:
+    g_form: str = setting("nonsaturating", "generator loss: 'nonsaturating' (max E[g_f(V)], the paper's "
+                          "choice) or 'minimax' (min the bound itself)",
+                          lambda v: v in ("nonsaturating", "minimax"), "'nonsaturating' or 'minimax'")
+
+
 class FGAN(Objective):
     """Variational divergence minimisation for one f (set by the registered subclass)."""
 
+    Settings = FGANSettings
     div: Divergence
     probabilities = False  # D(x) / D(G(z)) are logged as T = g_f(v) (see prob)
 
@@ -113,8 +121,8 @@ class FGAN(Objective):
         # -(E_P[g_f(v)] - E_Q[f*(g_f(v))]): D maximises the variational lower bound.
         return self.div.conj_act(fake_out).mean() - self.div.activation(real_out).mean()
 
-    def g_loss(self, fake_out):
-        if getattr(self.cfg, "g_form", "nonsaturating") == "minimax":
+    def g_loss(self, fake_out, real_out=None):
+        if self.settings.g_form == "minimax":
             return -self.div.conj_act(fake_out).mean()
         return -self.div.activation(fake_out).mean()
 

@@ -18,5 +18,5 @@ class Hinge(Identity, Objective):
     def d_loss(self, real_out, fake_out):
         return F.relu(1 - real_out).mean() + F.relu(1 + fake_out).mean()
 
-    def g_loss(self, fake_out):
+    def g_loss(self, fake_out, real_out=None):
         return -fake_out.mean()

@@ -17,5 +17,5 @@ class LSGAN(Identity, Objective):
     def d_loss(self, real_out, fake_out):
         return 0.5 * ((real_out - 1) ** 2).mean() + 0.5 * (fake_out ** 2).mean()
 
-    def g_loss(self, fake_out):
+    def g_loss(self, fake_out, real_out=None):
         return 0.5 * ((fake_out - 1) ** 2).mean()

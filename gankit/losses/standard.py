@@ -26,7 +26,7 @@ class _BCE(Objective):
 class NonSaturating(_BCE):
     """BCE with logits; G maximises log D(G(z)) (strong gradients early on)"""
 
-    def g_loss(self, fake_out):
+    def g_loss(self, fake_out, real_out=None):
         return F.softplus(-fake_out).mean()
 
 
@@ -34,5 +34,5 @@ class NonSaturating(_BCE):
 class Minimax(_BCE):
     """the original minimax game; G minimises log(1 - D(G(z))) (saturates early)"""
 
-    def g_loss(self, fake_out):
+    def g_loss(self, fake_out, real_out=None):
         return -F.softplus(fake_out).mean()

@@ -8,27 +8,37 @@ betas (0, 0.9), lambda 10; no BatchNorm in the critic, since the penalty is per 
 """
 from __future__ import annotations
 
+from dataclasses import dataclass
+
 import torch
 
 from gankit.losses import LOSSES
-from gankit.losses.base import Identity, Objective
+from gankit.losses.base import Identity, Objective, non_negative, setting
 
 
 class _Wasserstein(Identity, Objective):
     def d_loss(self, real_out, fake_out):
         return fake_out.mean() - real_out.mean()
 
-    def g_loss(self, fake_out):
+    def g_loss(self, fake_out, real_out=None):
         return -fake_out.mean()
+
+
+@dataclass
+class ClipSettings:
+    clip: float = setting(0.01, "clip every critic weight to [-clip, clip] after each D step (0 = off)",
+                          non_negative, "0 or more, finite")
 
 
 @LOSSES.register("wgan")
 class WGAN(_Wasserstein):
     """Wasserstein critic with weight clipping to [-loss.clip, loss.clip]"""
 
+    Settings = ClipSettings
+
     @torch.no_grad()
     def after_d_step(self, D):
-        c = getattr(self.cfg, "clip", 0.01)
+        c = self.settings.clip
         if c > 0:
             for p in D.parameters():
                 p.clamp_(-c, c)

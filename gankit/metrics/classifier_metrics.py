@@ -5,7 +5,6 @@ sharp samples, but its predicted-class histogram is far from uniform.
 """
 from __future__ import annotations
 
-import math
 import warnings
 
 import torch

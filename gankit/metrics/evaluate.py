@@ -15,7 +15,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from gankit.config import ConfigError
+from gankit.errors import ConfigError
 from gankit.metrics import METRICS
 from gankit.metrics.extractor import load_extractor, version
 from gankit.metrics.features import FeatureSet, featurize, reference

@@ -16,7 +16,7 @@ from pathlib import Path
 import torch
 from torch import nn
 
-from gankit.config import ConfigError
+from gankit.errors import ConfigError
 
 FEATURE_DIM = 128
 ARCH = "cnn-v1"  # bump when the architecture or the input convention changes

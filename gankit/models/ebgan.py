@@ -14,7 +14,7 @@ import math
 import torch
 from torch import nn
 
-from gankit.config import ConfigError
+from gankit.errors import ConfigError
 from gankit.models import MODELS
 from gankit.models.common import init_weights
 from gankit.models.layers import apply_reparam, resolve

@@ -11,7 +11,7 @@ from __future__ import annotations
 import torch
 from torch import nn
 
-from gankit.config import ConfigError
+from gankit.errors import ConfigError
 from gankit.models import MODELS
 from gankit.models.common import init_weights, output_activation
 from gankit.models.conditional import Discriminator, LabelInput, label_mode

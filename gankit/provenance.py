@@ -1,0 +1,50 @@
+"""Where a published number came from: the machine and the command line that made it.
+
+Every result file a benchmark or ``gankit bench`` / ``gankit arena`` writes carries both, so
+a figure in the docs can be traced to (and remade with) one command on one kind of machine.
+"""
+from __future__ import annotations
+
+import os
+import platform
+import shlex
+import sys
+from pathlib import Path
+
+import torch
+
+
+def cpu_features() -> str:
+    """The instruction sets gankit's speed depends on (fast bf16 needs AMX or AVX512-BF16)."""
+    probes = (("AMX", "_is_amx_tile_supported"), ("AVX512-BF16", "_is_avx512_bf16_supported"),
+              ("AVX512", "_is_avx512_supported"), ("AVX2", "_is_avx2_supported"))
+    have = [name for name, probe in probes if getattr(torch.cpu, probe, lambda: False)()]
+    return ", ".join(have) or "no AVX2"
+
+
+def machine(device="cpu") -> str:
+    """'<CPU model> (<ISA>), N cores (torch X)', or the GPU's name for a CUDA device."""
+    device = torch.device(device)
+    if device.type == "cuda":
+        return f"{torch.cuda.get_device_name(device)} (torch {torch.__version__})"
+    model = platform.processor() or "cpu"
+    try:
+        with open("/proc/cpuinfo") as f:
+            model = next(line.split(":", 1)[1].strip() for line in f if line.startswith("model name"))
+    except (OSError, StopIteration):
+        pass
+    cores = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count()
+    return f"{model} ({cpu_features()}), {cores} cores (torch {torch.__version__})"
+
+
+def command() -> str:
+    """This process's command line as it was typed: ``gankit ...``, ``python -m gankit ...``
+    or ``python benchmarks/x.py ...``."""
+    prog = Path(sys.argv[0])
+    if prog.name == "__main__.py":
+        head = ["python", "-m", "gankit"]
+    elif prog.suffix == ".py":
+        head = ["python", sys.argv[0]]
+    else:
+        head = [prog.name]
+    return shlex.join([*head, *sys.argv[1:]])
