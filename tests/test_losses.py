@@ -1,4 +1,5 @@
 """Objectives: shared behaviour over every registered loss, then each family's own maths."""
+import dataclasses
 import math
 
 import pytest
@@ -8,12 +9,18 @@ import torch.nn.functional as F
 from gankit import config as C
 from gankit.losses import LOSSES, build_loss
 from gankit.losses.ebgan import margin_term, pulling_away
-from gankit.penalties import PENALTIES, gradient_penalty
+from gankit.penalties import PENALTIES, gradient_penalty, mixing_weights
 
 
-def _objective(name, **loss_keys):
-    cfg = C.LossConfig(name=name, **loss_keys)
-    return LOSSES.get(name)(cfg)
+def _objective(name, penalty="auto", penalty_weight=10.0, **settings):
+    """Objective ``name`` with the given values for whichever of ``settings`` it declares."""
+    cls = LOSSES.get(name)
+    own = {f.name for f in dataclasses.fields(cls.Settings)}
+    return cls(cls.Settings(**{k: v for k, v in settings.items() if k in own}), penalty, penalty_weight)
+
+
+def _mix(n):
+    return mixing_weights(n, torch.Generator().manual_seed(0), "cpu")
 
 
 def _scores(obj, says_real: bool, n=64):
@@ -35,7 +42,8 @@ def test_d_loss_rewards_telling_real_from_fake(name):
 @pytest.mark.parametrize("name", LOSSES.names())
 def test_g_loss_rewards_fooling_d(name):
     obj = _objective(name)
-    fooled, caught = obj.g_loss(_scores(obj, True)), obj.g_loss(_scores(obj, False))
+    real = _scores(obj, True)  # what D says of real data (the relativistic losses read it)
+    fooled, caught = obj.g_loss(_scores(obj, True), real), obj.g_loss(_scores(obj, False), real)
     assert torch.isfinite(fooled) and torch.isfinite(caught)
     assert fooled < caught
 
@@ -48,7 +56,7 @@ def test_losses_give_gradients_where_a_player_is_losing(name):
     obj.d_loss(real, fake).backward()
     assert real.grad.abs().sum() > 0 and fake.grad.abs().sum() > 0
     caught = _scores(obj, False).requires_grad_(True)  # G is caught: it must learn
-    obj.g_loss(caught).backward()
+    obj.g_loss(caught, _scores(obj, True)).backward()
     assert caught.grad.abs().sum() > 0 and torch.isfinite(caught.grad).all()
 
 
@@ -107,7 +115,7 @@ def test_gradient_penalty_of_a_linear_critic(scale, expected):
     w = torch.randn(1, 5, 5, dtype=torch.float64)
     D = _Linear(scale * w / w.norm())
     real, fake = torch.randn(16, 1, 5, 5, dtype=torch.float64), torch.randn(16, 1, 5, 5, dtype=torch.float64)
-    gp = gradient_penalty(D, real, fake, None, None)
+    gp = gradient_penalty(D, real, fake, None, None, _mix(16))
     assert gp.item() == pytest.approx(expected, abs=1e-12)
 
 
@@ -116,7 +124,7 @@ def test_gradient_penalty_is_positive_for_a_nonlinear_critic_and_trains_it():
     D = torch.nn.Sequential(torch.nn.Flatten(), torch.nn.Linear(16, 32), torch.nn.Tanh(), torch.nn.Linear(32, 1))
     Dy = lambda x, y=None: D(x).squeeze(1)  # noqa: E731
     real, fake = torch.randn(64, 1, 4, 4), torch.randn(64, 1, 4, 4) + 2
-    gp = gradient_penalty(Dy, real, fake, None, None)
+    gp = gradient_penalty(Dy, real, fake, None, None, _mix(64))
     assert gp > 0
     gp.backward()  # create_graph=True: the penalty itself has gradients for D's weights
     assert D[1].weight.grad.abs().sum() > 0
@@ -125,10 +133,13 @@ def test_gradient_penalty_is_positive_for_a_nonlinear_critic_and_trains_it():
 def test_wgan_gp_adds_its_weighted_penalty_and_auto_means_gp():
     obj = _objective("wgan-gp", penalty_weight=10.0)
     w = torch.ones(1, 2, 2, dtype=torch.float64)  # ||w|| = 2 -> GP = 1
+    draws = obj.d_draws(4, torch.Generator().manual_seed(0), "cpu")
+    assert set(draws) == {"gp_mix"} and draws["gp_mix"].shape == (4,)  # drawn before the update
     terms = obj.d_extra(_Linear(w), torch.zeros(4, 1, 2, 2, dtype=torch.float64),
-                        torch.ones(4, 1, 2, 2, dtype=torch.float64), None, None)
+                        torch.ones(4, 1, 2, 2, dtype=torch.float64), None, None, draws)
     assert set(terms) == {"GP"} and terms["GP"].item() == pytest.approx(10.0)
     assert _objective("nonsaturating").d_extra(_Linear(w), None, None, None, None) == {}
+    assert _objective("nonsaturating").d_draws(4, None, "cpu") == {}  # no penalty, no random draws
     assert "gp" in PENALTIES and _objective("hinge", penalty="gp").penalty_name == "gp"
 
 
@@ -178,7 +189,8 @@ def test_acgan_class_terms_are_cross_entropies():
     yr, yf = torch.randint(3, (8,)), torch.randint(3, (8,))
     ce = lambda x, y: F.cross_entropy(D.cls(D.body(x)), y)  # noqa: E731
     d = obj.d_extra(D, real, fake, yr, yf)
-    assert d["D_cls"].item() == pytest.approx(2.0 * 0.5 * (ce(real, yr) + ce(fake, yf)).item())
+    # the paper's L_C: the sum of the real and the fake cross-entropies (not their mean)
+    assert d["D_cls"].item() == pytest.approx(2.0 * (ce(real, yr) + ce(fake, yf)).item())
     assert obj.g_extra(D, fake, yf)["G_cls"].item() == pytest.approx(2.0 * ce(fake, yf).item())
 
 

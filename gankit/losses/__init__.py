@@ -11,7 +11,7 @@ from gankit.registry import Registry
 
 LOSSES: Registry = Registry("loss")
 
-from gankit.losses import standard, fgan, wgan, lsgan, hinge, ebgan, acgan  # noqa: E402,F401
+from gankit.losses import standard, fgan, wgan, lsgan, hinge, ebgan, acgan, relativistic  # noqa: E402,F401
 
 
 def build_loss(cfg):
