@@ -23,23 +23,44 @@
     return p;
   }
 
+  // Show ``url`` in ``img`` without cancelling a load in flight: the newest wish waits for
+  // it, and wishes in between are skipped. A dragged slider thus keeps at most one request
+  // per picture at the server, and the browser never aborts one it has started.
+  function setSrc(img, url) {
+    img.dataset.want = url;
+    if (img.dataset.busy !== "1") load(img);
+  }
+  function load(img) {
+    var url = img.dataset.want;
+    if (img.getAttribute("src") === url) return;
+    img.dataset.busy = "1";
+    img.onload = img.onerror = function () {
+      img.dataset.busy = "0";
+      if (img.dataset.want !== url) load(img);
+    };
+    img.src = url;
+  }
+
   function drawGallery() {
     var g = $("gallery");
-    g.innerHTML = "";
-    for (var i = 0; i < N; i++) {
+    if (!g.children.length) {  // the twelve pictures are made once; a redraw changes what they show
+      for (var i = 0; i < N; i++) {
+        var img = document.createElement("img");
+        img.addEventListener("click", function (e) {
+          var s = +e.currentTarget.dataset.seed;
+          if (e.shiftKey) { state.b = s; } else { state.a = s; }
+          markGallery(); updateA(); updateInterp();
+        });
+        g.appendChild(img);
+      }
+    }
+    [].forEach.call(g.children, function (img, i) {
       var seed = state.base + i;
-      var img = document.createElement("img");
       img.alt = "sample " + seed;
       img.title = "seed " + seed;
       img.dataset.seed = seed;
-      img.src = "api/image.png?" + query(Object.assign(common(), { seed: seed }));
-      img.addEventListener("click", function (e) {
-        var s = +e.currentTarget.dataset.seed;
-        if (e.shiftKey) { state.b = s; } else { state.a = s; }
-        markGallery(); updateA(); updateInterp();
-      });
-      g.appendChild(img);
-    }
+      setSrc(img, "api/image.png?" + query(Object.assign(common(), { seed: seed })));
+    });
     markGallery();
   }
   function markGallery() {
@@ -52,16 +73,16 @@
   }
 
   function updateA() {
-    $("current").src = "api/image.png?" + query(aParams());
+    setSrc($("current"), "api/image.png?" + query(aParams()));
   }
   function updateInterp() {
     var p = aParams();
     p.b = state.b;
     p.mode = $("mode").value;
-    $("interp-strip").src = "api/interp.png?" + query(Object.assign({ steps: 9 }, p));
+    setSrc($("interp-strip"), "api/interp.png?" + query(Object.assign({ steps: 9 }, p)));
     p.t = (+$("t").value).toFixed(2);
     $("t-value").textContent = p.t;
-    $("interp-point").src = "api/image.png?" + query(p);
+    setSrc($("interp-point"), "api/image.png?" + query(p));
   }
 
   function buildSliders(dirs) {
