@@ -19,6 +19,10 @@ import sys
 import tempfile
 from pathlib import Path
 
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # runs from a checkout, installed or not
+
+from gankit.provenance import command, machine  # noqa: E402
+
 MODELS = {
     "mlp-128": ["--set", "model.g_hidden=[128]", "--set", "model.d_hidden=[128]"],
     "mlp-1024x2": ["--set", "model.g_hidden=[1024,1024]", "--set", "model.d_hidden=[1024,1024]"],
@@ -59,14 +63,22 @@ def main() -> None:
     p.add_argument("--dataset", help="e.g. 'folder' with --data-dir pointing at images")
     p.add_argument("--eager", action="store_true", help="train.compile=false (torchrun runs are always eager)")
     p.add_argument("--torchrun-single", action="store_true", help="run 1 process under torchrun too")
+    p.add_argument("--json", help="also write the rows, the machine and this command here")
     a = p.parse_args()
-    print(f"| model | device | processes | threads/proc | global batch | steps/s | samples/s |")
+    rows = []
+    print("| model | device | processes | threads/proc | global batch | steps/s | samples/s |")
     print("|---|---|---|---|---|---|---|")
     for model in a.models:
         for n in a.procs:
             sps = run(n, model, a.batch, a.steps, a.device, a.threads, a.data_dir, a.torchrun_single, a.dataset, a.eager)
             print(f"| {model} | {a.device} | {n}{' (torchrun)' if n == 1 and a.torchrun_single else ''} | "
                   f"{a.threads} | {a.batch} | {sps:.1f} | {sps * a.batch:.0f} |", flush=True)
+            rows.append({"model": model, "processes": n, "torchrun": n > 1 or a.torchrun_single,
+                         "eager": a.eager or n > 1 or a.torchrun_single, "threads_per_process": a.threads,
+                         "global_batch": a.batch, "steps_s": round(sps, 2), "samples_s": round(sps * a.batch)})
+    if a.json:
+        Path(a.json).write_text(json.dumps({"machine": machine(a.device), "command": command(), "rows": rows},
+                                           indent=1) + "\n")
 
 
 if __name__ == "__main__":

@@ -10,6 +10,10 @@ gankit's evaluation features; the scoring is not timed) and the first chunk at o
 the target stops it. The DCGAN case runs the DCGAN paper's optimiser (Adam 2e-4, beta1
 0.5, both nets) on both sides, because the tutorial loop has one learning rate.
 Training is random: a single seed per side, so read small differences as noise.
+
+Threads: gankit runs at the count ``gankit train`` picks (``train.threads``, or its
+automatic choice), the tutorial loop at torch's default for this process, as a tutorial
+user runs it. Both counts, the machine and the command are written to ``--json``.
 """
 from __future__ import annotations
 
@@ -23,7 +27,10 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # runs from a chec
 
 import torch  # noqa: E402
 
-from gankit.fast import bench, set_threads  # noqa: E402
+from gankit.fast import bench  # noqa: E402
+from gankit.fast.reference import AsGenerator  # noqa: E402
+from gankit.fast.tuning import set_threads  # noqa: E402
+from gankit.provenance import command, machine  # noqa: E402
 from gankit.metrics.evaluate import real_subset, score  # noqa: E402
 from gankit.metrics.features import featurize, reference  # noqa: E402
 from gankit.sample import generate  # noqa: E402
@@ -81,6 +88,7 @@ def main(argv=None) -> int:
     args = ap.parse_args(argv)
     targets = {k: float(v) for k, v in (t.split("=", 1) for t in args.target)}
     device = torch.device(args.device)
+    tutorial_threads = torch.get_num_threads()  # before gankit's choice changes anything
     images, source = bench.load_images(device, args.data_dir)
     if source != "mnist":
         raise SystemExit("time_to_fid needs MNIST (set GANKIT_DATA or --data-dir)")
@@ -91,22 +99,25 @@ def main(argv=None) -> int:
         model, batch, overrides, default_target = CASES[case]
         target = targets.get(case, default_target)
         args.every = every_default or (1000 if model == "mlp" else 100)
-        cfg, source, step, sampler = bench.build_gankit(model, batch, images, device, overrides)
-        threads = bench.run_threads(cfg, step.G, step.D, device)
+        step = bench.build_gankit(model, batch, images, device, overrides)
+        cfg, threads = step.cfg, step.threads
         loop = bench.build_reference(model, batch, images, device, cfg)
-        ref_G = bench._SeqG(loop.G, cfg.model.z_dim, (1, 28, 28))
-        set_threads(threads)
+        ref_G = AsGenerator(loop.G, cfg.model.z_dim, (1, 28, 28))
+        before = set_threads(threads)
         t = time.perf_counter()
-        step(sampler)  # compile, not counted
+        step(0)  # compile, not counted
         compile_s = time.perf_counter() - t
-        print(f"[{case}] {source}; gankit {threads} thread(s), precision {step.precision}; "
-              f"compile {compile_s:.1f} s (not counted); target FID {target}", flush=True)
-        ours = race("gankit", lambda: step(sampler), step.G, cfg, real, args, threads, target, device)
-        tutorial = race("tutorial", loop, ref_G, cfg, real, args, torch.get_num_threads(), target, device)
+        set_threads(before)
+        print(f"[{case}] preset {cfg.preset}; gankit {step.mode}, {threads} thread(s), precision {step.precision}; "
+              f"tutorial {tutorial_threads} thread(s); compile {compile_s:.1f} s (not counted); target FID {target}",
+              flush=True)
+        iteration = iter(range(1, 10 ** 9))
+        ours = race("gankit", lambda: step(next(iteration)), step.gan.G, cfg, real, args, threads, target, device)
+        tutorial = race("tutorial", loop, ref_G, cfg, real, args, tutorial_threads, target, device)
         ratio = (tutorial["seconds"] / ours["seconds"]) if ours["reached"] and tutorial["reached"] else None
         results.append({"case": case, "target_fid": target, "gankit": ours, "tutorial": tutorial,
                         "speedup": ratio, "compile_s": round(compile_s, 1), "threads": threads,
-                        "tutorial_threads": torch.get_num_threads()})
+                        "precision": step.precision, "tutorial_threads": tutorial_threads})
 
     print("\n| case | target FID | gankit s (steps) | tutorial s (steps) | speed-up |\n|---|---|---|---|---|")
     for r in results:
@@ -115,7 +126,9 @@ def main(argv=None) -> int:
         print(f"| {r['case']} | {r['target_fid']:.0f} | {cell(r['gankit'])} | {cell(r['tutorial'])} | "
               f"{'%.2fx' % r['speedup'] if r['speedup'] else '-'} |")
     if args.json:
-        Path(args.json).write_text(json.dumps(results, indent=2))
+        out = {"machine": machine(device), "command": command(),
+               "budget_s": args.budget, "n": args.n, "results": results}
+        Path(args.json).write_text(json.dumps(out, indent=2))
     return 0
 
 
