@@ -240,9 +240,11 @@ def test_bf16_is_automatic_only_where_the_cpu_has_it(monkeypatch):
     from gankit.fast import tuning
 
     cpu = torch.device("cpu")
-    for amx, avx512_bf16, want in [(True, False, "bf16"), (False, True, "bf16"), (False, False, "fp32")]:
+    for amx, avx512_bf16, vendor, want in [(True, False, "GenuineIntel", "bf16"), (False, True, "AuthenticAMD", "bf16"),
+                                           (False, True, "GenuineIntel", "fp32"), (False, False, "AuthenticAMD", "fp32")]:
         monkeypatch.setattr(torch.cpu, "_is_amx_tile_supported", lambda v=amx: v)
         monkeypatch.setattr(torch.cpu, "_is_avx512_bf16_supported", lambda v=avx512_bf16: v)
+        monkeypatch.setattr(tuning, "cpu_vendor", lambda v=vendor: v)
         assert tuning.resolve_precision("auto", cpu) == want
         assert tuning.resolve_precision("fp32", cpu) == "fp32"
 

@@ -30,11 +30,24 @@ def cpu_has_amx() -> bool:
     return _cpu_supports("_is_amx_tile_supported")
 
 
+def cpu_vendor() -> str:
+    """'GenuineIntel', 'AuthenticAMD', ... ('' where /proc/cpuinfo cannot tell)."""
+    try:
+        with open("/proc/cpuinfo") as f:
+            return next((line.split(":", 1)[1].strip() for line in f if line.startswith("vendor_id")), "")
+    except OSError:
+        return ""
+
+
 def cpu_has_fast_bf16() -> bool:
-    """Native bf16 matmuls: AMX tiles (Intel, ~3x fp32, measured) or AVX512-BF16 (AMD Zen 4:
-    a 128x784x128 matmul 190 against 98 GFLOP/s on one core, the Keras DCGAN step 1.8x
-    against 1.2x the tutorial). Without either, oneDNN emulates bf16 and gains nothing."""
-    return cpu_has_amx() or _cpu_supports("_is_avx512_bf16_supported")
+    """bf16 matmuls that beat fp32 where it counts: AMX tiles (Intel), or AVX512-BF16 on AMD
+    (Zen 4: the Keras DCGAN step 1.8x the tutorial in bf16 against 1.2x in fp32). An Intel
+    CPU that shows AVX512-BF16 but not AMX (a VM hiding the tiles) ran every bench case
+    slower in bf16 than in fp32 (docs/bench_cpu_xeon_avx512bf16.json), and without either
+    oneDNN emulates bf16."""
+    if cpu_has_amx():
+        return True
+    return _cpu_supports("_is_avx512_bf16_supported") and cpu_vendor() == "AuthenticAMD"
 
 
 def resolve_precision(name: str, device: torch.device) -> str:
