@@ -41,8 +41,9 @@ def run_preset(preset: str, core: int | None, args) -> dict:
         shutil.rmtree(run)
     pin = ["taskset", "-c", str(core)] if core is not None and shutil.which("taskset") else []
     data = ["--data-dir", args.data_dir] if args.data_dir else []
+    steps = ["--steps", str(args.steps)] if args.steps else []
     train = [*pin, *GANKIT, "train", preset, "--dataset", args.dataset, "--seed", str(args.seed), "--run-dir", str(run),
-             "--no-progress", "--set", "train.threads=1", *data]
+             "--no-progress", "--set", "train.threads=1", *steps, *data]
     t = time.perf_counter()
     done = subprocess.run(train, capture_output=True, text=True)
     wall = time.perf_counter() - t
@@ -58,7 +59,8 @@ def run_preset(preset: str, core: int | None, args) -> dict:
     row = {"preset": preset, "steps": int(m.group(1)) if m else None, "train_s": int(m.group(2)) if m else None,
            "wall_s": round(wall, 1), **{k: result.get(k) for k in KEYS},
            "min_class_share": min(shares) if shares else None, "max_class_share": max(shares) if shares else None,
-           "commands": [shlex.join(train), shlex.join(evaluate)]}
+           "commands": [shlex.join(["gankit", *train[len(pin) + len(GANKIT):]]),
+                        shlex.join(["gankit", *evaluate[len(pin) + len(GANKIT):]])], "core": core}
     if args.grids:
         shutil.copy(run / "final.png", Path(args.grids) / f"{preset}-{args.dataset}.png")
     print(f"{preset}: {row['steps']} steps, train {row['train_s']} s, FID {row['fid']:.1f}", flush=True)
@@ -84,6 +86,7 @@ def main(argv=None) -> int:
     ap.add_argument("--dataset", default="mnist")
     ap.add_argument("--seed", type=int, default=0)
     ap.add_argument("--n", type=int, default=10000, help="samples scored per preset")
+    ap.add_argument("--steps", type=int, help="override every preset's budget (a quick check of the script)")
     ap.add_argument("--jobs", type=int, default=2, help="presets trained side by side, one core each")
     ap.add_argument("--runs", default="runs/family", help="where the run folders go")
     ap.add_argument("--data-dir")
