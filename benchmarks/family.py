@@ -47,6 +47,7 @@ def run_preset(preset: str, core: int | None, args) -> dict:
     t = time.perf_counter()
     done = subprocess.run(train, capture_output=True, text=True)
     wall = time.perf_counter() - t
+    load = os.getloadavg()  # the machine's load while it trained (other work distorts the seconds)
     if done.returncode != 0:
         return {"preset": preset, "error": done.stderr.strip().splitlines()[-1:]}
     m = re.search(r"done: (\d+) steps in (\d+)s", done.stdout)
@@ -57,7 +58,7 @@ def run_preset(preset: str, core: int | None, args) -> dict:
     result = json.loads(scored.stdout.strip().splitlines()[-1])
     shares = result.get("class_histogram") or []
     row = {"preset": preset, "steps": int(m.group(1)) if m else None, "train_s": int(m.group(2)) if m else None,
-           "wall_s": round(wall, 1), **{k: result.get(k) for k in KEYS},
+           "wall_s": round(wall, 1), "load_avg_after_train": [round(v, 2) for v in load], **{k: result.get(k) for k in KEYS},
            "min_class_share": min(shares) if shares else None, "max_class_share": max(shares) if shares else None,
            "commands": [shlex.join(["gankit", *train[len(pin) + len(GANKIT):]]),
                         shlex.join(["gankit", *evaluate[len(pin) + len(GANKIT):]])], "core": core}
