@@ -60,6 +60,7 @@ def run_preset(preset: str, core: int | None, args) -> dict:
     row = {"preset": preset, "steps": int(m.group(1)) if m else None, "train_s": int(m.group(2)) if m else None,
            "wall_s": round(wall, 1), "load_avg_after_train": [round(v, 2) for v in load], **{k: result.get(k) for k in KEYS},
            "min_class_share": min(shares) if shares else None, "max_class_share": max(shares) if shares else None,
+           "class_histogram": shares, "eval_s": result.get("seconds"),
            "commands": [shlex.join(["gankit", *train[len(pin) + len(GANKIT):]]),
                         shlex.join(["gankit", *evaluate[len(pin) + len(GANKIT):]])], "core": core}
     if args.grids:
