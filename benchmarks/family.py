@@ -108,14 +108,20 @@ def main(argv=None) -> int:
             cores.put(core)
 
     t = time.time()
+    rows: list[dict] = []
+
+    def save():  # after every row: an interrupted run keeps what it finished
+        if args.json:
+            out = {"machine": machine(), "jobs": args.jobs, "command": command(), "dataset": args.dataset,
+                   "seed": args.seed, "n": args.n, "started": time.strftime("%Y-%m-%d %H:%M:%S", time.gmtime(t)),
+                   "rows": sorted(rows, key=lambda r: presets.index(r["preset"]))}
+            Path(args.json).write_text(json.dumps(out, indent=1) + "\n")
+
     with ThreadPoolExecutor(args.jobs) as pool:
-        rows = list(pool.map(job, presets))
+        for row in pool.map(job, presets):
+            rows.append(row)
+            save()
     print(table(rows, args.dataset))
-    if args.json:
-        out = {"machine": machine(), "jobs": args.jobs,
-               "command": command(), "dataset": args.dataset, "seed": args.seed, "n": args.n,
-               "started": time.strftime("%Y-%m-%d %H:%M:%S", time.gmtime(t)), "rows": rows}
-        Path(args.json).write_text(json.dumps(out, indent=1) + "\n")
     return 0
 
 
