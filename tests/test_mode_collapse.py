@@ -271,3 +271,23 @@ def test_penalties_take_a_pack_as_one_input():
     assert gradient_penalty(Linear(), real, fake, None, None, mix).item() == pytest.approx(0.0, abs=1e-12)
     x = real.clone().requires_grad_(True)
     assert r1_of(x, Linear()(x)).item() == pytest.approx(0.5, rel=1e-9)  # ||w|| = 1 per pack, not per point
+
+
+@pytest.mark.slow  # compiles
+@pytest.mark.parametrize("extra", [["model.pack=2"], ["train.unroll_steps=2"]], ids=["pack", "unrolled"])
+def test_compiled_and_eager_agree_with_packing_and_unrolling(extra):
+    """Packing compiles; the unrolled G update (a second-order graph) runs eagerly under the
+    fast path and the D update stays compiled. Either way the numbers are the eager step's."""
+    import torch._dynamo
+
+    rows = {}
+    for compiled in (False, True):
+        step = make_step(points_cfg(*extra, f"train.compile={str(compiled).lower()}"), shape=(2,), n=200)
+        assert step.mode == ("compiled" if compiled else "eager")
+        rows[compiled] = run(step, 5)
+        if compiled and "train.unroll_steps=2" in extra:
+            assert set(step.fallbacks) == {"g_loss"}
+    torch._dynamo.reset()
+    for a, b in zip(rows[False], rows[True]):
+        for k in a:
+            assert a[k] == pytest.approx(b[k], rel=1e-4, abs=1e-5), k
