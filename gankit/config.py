@@ -26,7 +26,7 @@ from gankit.registry import did_you_mean
 class DataConfig:
     dataset: str = "mnist"  # a registered dataset name (gankit list)
     data_dir: str | None = None  # where to look first; for 'folder', the image folder
-    range: str = "unit"  # pixel range fed to D: 'unit' = [0,1] (sigmoid G), 'symmetric' = [-1,1] (tanh G)
+    range: str = "unit"  # values fed to D: images 'unit' = [0,1] (sigmoid G) or 'symmetric' = [-1,1] (tanh G); points 'raw'
     image_size: int = 28  # folder dataset: images are resized to this square size
     channels: int = 1  # folder dataset: 1 = grayscale, 3 = RGB
     strict: bool = False  # folder dataset: fail on an unreadable image instead of counting and skipping it
@@ -56,6 +56,8 @@ class ModelConfig:
     projection: bool = False  # conditional D: projection head <embed(y), features> instead of label input
     aux_classifier: bool = False  # AC-GAN: D sees only the image and predicts its class (D.classify)
     code_dim: int = 32  # autoencoder discriminator (ebgan): width of the code
+    d_maxout: int = 0  # mlp D: hidden units are the max of this many linear pieces (maxout; PacGAN's 2D critic: 5); 0 = off
+    pack: int = 1  # PacGAN: D judges this many samples at once, concatenated along channels/features; 1 = off
 
 
 @dataclass
@@ -126,6 +128,7 @@ class TrainConfig:
     compile: bool = field(default_factory=lambda: os.environ.get("GANKIT_COMPILE", "1") != "0")
     precision: str = "auto"  # 'fp32', 'bf16' (autocast) or 'auto' = bf16 on CUDA and on CPUs with AMX
     threads: int = 0  # CPU threads; 0 = auto (1 for small models, all cores for large ones)
+    unroll_steps: int = 0  # unrolled GAN: G's loss looks through this many differentiable D updates; 0 = off
     sync_batchnorm: bool = False  # under torchrun: BatchNorm statistics over all ranks (GPU only) or per rank
     tensorboard: bool = False  # also log scalars and grids to RUN_DIR/tensorboard (needs the tensorboard package)
 
@@ -355,7 +358,7 @@ REPARAMS = ("none", "spectral", "weight")
 # Each rule: (dotted key, predicate, what the value must be). Kept as data so every
 # section's limits are visible in one place and new sections add lines, not code.
 RULES: list[tuple[str, Any, str]] = [
-    ("data.range", lambda v: v in ("unit", "symmetric"), "'unit' or 'symmetric'"),
+    ("data.range", lambda v: v in ("unit", "symmetric", "raw"), "'unit', 'symmetric' or 'raw'"),
     ("data.image_size", lambda v: 4 <= v <= 1024, "between 4 and 1024"),
     ("data.channels", lambda v: v in (1, 3), "1 or 3"),
     ("model.z_dim", lambda v: v >= 1, "at least 1"),
@@ -374,6 +377,8 @@ RULES: list[tuple[str, Any, str]] = [
     ("model.dropout", lambda v: v is None or 0 <= v < 1, "null or in [0, 1)"),
     ("model.embed_dim", lambda v: v >= 0, "0 or more"),
     ("model.code_dim", lambda v: v >= 1, "at least 1"),
+    ("model.d_maxout", lambda v: v == 0 or v >= 2, "0 (off) or at least 2"),
+    ("model.pack", lambda v: 1 <= v <= 16, "between 1 and 16"),
     ("loss.penalty_weight", lambda v: 0 <= v < math.inf, "0 or more, finite"),
     ("optim.momentum", lambda v: 0 <= v < 1, "in [0, 1)"),
     ("optim.g_lr", lambda v: 0 < v < math.inf, "positive and finite"),
@@ -397,6 +402,7 @@ RULES: list[tuple[str, Any, str]] = [
     ("train.max_rollbacks", lambda v: v >= 0, "0 or more"),
     ("train.precision", lambda v: v in ("fp32", "bf16", "auto"), "'fp32', 'bf16' or 'auto'"),
     ("train.threads", lambda v: v >= 0, "0 (auto) or more"),
+    ("train.unroll_steps", lambda v: 0 <= v <= 50, "between 0 and 50"),
     ("eval.every", lambda v: v >= 0, "0 (off) or more"),
     ("eval.n", lambda v: 100 <= v <= 50000, "between 100 and 50000"),
     ("train.sync_batchnorm", lambda v: isinstance(v, bool), "true or false"),
@@ -426,7 +432,7 @@ def get_key(cfg: Config, dotted: str) -> Any:
 
 
 def validate(cfg: Config) -> None:
-    from gankit.data import DATASETS
+    from gankit.data import DATASETS, dataset_kind
     from gankit.losses import LOSSES
     from gankit.models import MODELS
     from gankit.schedules import SCHEDULES
@@ -452,6 +458,22 @@ def validate(cfg: Config) -> None:
         if get_key(cfg, key) != value:
             raise ConfigError(f"loss '{cfg.loss.name}' needs {key}={yaml.safe_dump(value).splitlines()[0]} "
                               f"(it is {get_key(cfg, key)!r})")
+    kind = dataset_kind(cfg.data.dataset)
+    model_kinds = getattr(MODELS.get(cfg.model.name), "kinds", ("images",))
+    if kind.name not in model_kinds:
+        raise ConfigError(f"model {cfg.model.name!r} takes {' or '.join(model_kinds)}, and {cfg.data.dataset}'s samples "
+                          f"are {kind.name} (use model.name=mlp)")
+    if cfg.data.range not in kind.ranges:
+        raise ConfigError(f"data.range: {cfg.data.range!r} does not fit {cfg.data.dataset}, whose samples are {kind.name} "
+                          f"(use {' or '.join(repr(r) for r in kind.ranges)}, e.g. --set data.range={kind.ranges[0]})")
+    if cfg.model.d_maxout and cfg.model.name != "mlp":
+        raise ConfigError(f"model.d_maxout: maxout layers are an mlp discriminator's (model.name is {cfg.model.name!r})")
+    if cfg.model.pack > 1:
+        if cfg.model.conditional:
+            raise ConfigError("model.pack: packing judges several samples as one, which has no single label; "
+                              "use it with unconditional models (model.conditional=false)")
+        if cfg.train.batch_size % cfg.model.pack:
+            raise ConfigError(f"model.pack={cfg.model.pack} must divide train.batch_size={cfg.train.batch_size}")
     if cfg.model.projection and cfg.model.aux_classifier:
         raise ConfigError("model.projection and model.aux_classifier exclude each other: choose one way to use labels in D")
 

@@ -33,17 +33,22 @@ def mixing_weights(n: int, gen: torch.Generator | None, device) -> dict[str, tor
 @PENALTIES.register("gp")
 def gradient_penalty(D, real, fake, y_real, y_fake, draws):
     """WGAN-GP (Gulrajani et al. 2017): E[(||grad_x D(x_hat)||_2 - 1)^2] on random interpolates"""
-    eps = draws["gp_mix"].to(real.dtype).view(-1, *([1] * (real.dim() - 1)))
+    # PacGAN: D's input is a pack of m samples, so a pack shares one mixing weight and the
+    # gradient norm is taken over the whole pack (m = 1 without packing).
+    m = getattr(D, "pack", 1)
+    mix = draws["gp_mix"][:real.shape[0] // m].repeat_interleave(m)
+    eps = mix.to(real.dtype).view(-1, *([1] * (real.dim() - 1)))
     x_hat = (eps * real.detach() + (1 - eps) * fake.detach()).requires_grad_(True)
     out = D(x_hat, y_real)
     (grad,) = torch.autograd.grad(out.sum(), x_hat, create_graph=True)
-    return (grad.flatten(1).norm(2, dim=1) - 1).pow(2).mean()
+    return (grad.reshape(out.shape[0], -1).norm(2, dim=1) - 1).pow(2).mean()
 
 
 gradient_penalty.draw = mixing_weights
 
 
 def r1_of(x: torch.Tensor, out: torch.Tensor) -> torch.Tensor:
-    """1/2 E||grad_x D(x)||^2, from D's output ``out`` on an ``x`` that requires grad."""
+    """1/2 E||grad_x D(x)||^2, from D's output ``out`` on an ``x`` that requires grad (one term
+    per D input: per pack of samples under PacGAN's packing)."""
     (grad,) = torch.autograd.grad(out.sum(), x, create_graph=True)
-    return 0.5 * grad.square().flatten(1).sum(1).mean()
+    return 0.5 * grad.square().reshape(out.shape[0], -1).sum(1).mean()

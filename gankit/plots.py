@@ -46,10 +46,10 @@ def training_gif(run_dir, out: str | Path | None = None, frame_ms: int = 250) ->
     frames = []
     for p in paths:
         with Image.open(p) as im:
-            im = im.convert("L")
-            canvas = Image.new("L", (im.width, im.height + 16), 0)
+            im = im.convert("RGB")  # colour grids and scatter plots keep their colours
+            canvas = Image.new("RGB", (im.width, im.height + 16), (0, 0, 0))
             canvas.paste(im, (0, 16))
-            ImageDraw.Draw(canvas).text((4, 2), f"step {_step_of(p)}", fill=255)
+            ImageDraw.Draw(canvas).text((4, 2), f"step {_step_of(p)}", fill=(255, 255, 255))
             frames.append(canvas)
     out = Path(out or run.root / "training.gif")
     durations = [frame_ms] * (len(frames) - 1) + [2000]  # hold the last grid
@@ -196,10 +196,13 @@ def make_all(run_dir, data_dir=None) -> list[Path]:
     """Every picture this module makes; the ones a run cannot support are skipped."""
     from gankit.metrics.extractor import available
 
+    from gankit.data import dataset_kind
+
     out = [p for p in [training_gif(run_dir), *curves(run_dir)] if p is not None]
     run = RunDir(run_dir)
-    if run.last.is_file():
+    dataset = run.load_config().data.dataset if run.exists() else None
+    if run.last.is_file() and dataset_kind(dataset).pixels:  # latent walks and neighbours are pictures of images
         out.append(interpolation(run_dir))
-        if run.load_config().data.dataset in available():
+        if dataset in available():
             out.append(nearest_neighbours(run_dir, data_dir=data_dir))
     return out

@@ -18,6 +18,7 @@ from gankit.fast.compiled import CompiledUpdate, why_eager
 from gankit.fast.tuning import amp_context, resolve_precision, run_threads, to_channels_last
 from gankit.gan import GAN
 from gankit.tricks import Tricks
+from gankit.unrolled import unrolled_discriminator
 from gankit.update import EagerUpdate, Player
 
 log = logging.getLogger("gankit.step")
@@ -58,11 +59,13 @@ class Step:
         return stats
 
     def g_step(self, shape: torch.Size, iteration: int):
-        """One G update on fresh latents (and a fresh real batch when G's loss reads D on real data)."""
+        """One G update on fresh latents (and a fresh real batch when G's loss reads D on real data;
+        ``train.unroll_steps`` more batches and latents for the unrolled D)."""
         z, y = self.latents.draw(shape[0], self.gen)
         real, y_real = self.batches() if self.objective.g_uses_real else (None, None)
         draws = self.tricks.g_draws(shape, self.gen.device, iteration, real=real is not None)
-        return self.update(self.g_player, self.g_loss, z, self.tricks.pair_labels(y), real, y_real, draws)
+        unroll = [(*self.batches(), *self.latents.draw(shape[0], self.gen)) for _ in range(self.cfg.train.unroll_steps)]
+        return self.update(self.g_player, self.g_loss, z, self.tricks.pair_labels(y), real, y_real, draws, unroll)
 
     def d_loss(self, real, y_real, z, y_fake, draws):
         """D's objective on one batch: (loss, detached stats). The fast path compiles this too.
@@ -82,10 +85,12 @@ class Step:
             "D_loss": loss.detach(), "D(x)": self.objective.prob(real_out.detach()).mean(),
             "D(G(z))": self.objective.prob(fake_out.detach()).mean(), **_detached(extra)}
 
-    def g_loss(self, z, y, real, y_real, draws):
+    def g_loss(self, z, y, real, y_real, draws, unroll=()):
         # D's grads from this loss are never used (the eager path zeroes them before the next D
-        # step), so the plain D runs: under DDP no all-reduce is spent on them.
-        D = self.gan.D
+        # step), so the plain D runs: under DDP no all-reduce is spent on them. With unrolling,
+        # G is judged by D after len(unroll) differentiable updates (gankit/unrolled.py).
+        D = (unrolled_discriminator(self.gan.D, self.gan.opt_d, self.objective, self.G, unroll) if unroll
+             else self.gan.D)
         fake = self.G(z, y)
         fake_out = D(self.tricks.d_input(fake, draws.get("noise_fake")), y)
         real_out = None
@@ -93,7 +98,7 @@ class Step:
             with torch.no_grad():
                 real_out = D(self.tricks.d_input(real, draws.get("noise_real")), y_real)
         loss = self.objective.g_loss(fake_out, real_out)
-        extra = {**self.objective.g_extra(D, fake, y),  # e.g. pulling-away term, class loss
+        extra = {**self.objective.g_extra(self.gan.D, fake, y),  # e.g. pulling-away term, class loss
                  **self.tricks.g_terms(fake, z)}  # mode seeking
         return loss + sum(extra.values()), {"G_loss": loss.detach(), **_detached(extra)}
 
@@ -108,7 +113,7 @@ def _detached(terms: dict) -> dict:
 
 
 def build_step(cfg: Config, gan: GAN, data, device: torch.device) -> Step:
-    """The run's step over ``data`` (an ImageSet), with every machine-dependent choice made here.
+    """The run's step over ``data`` (a dataset in memory), with every machine-dependent choice made here.
 
     Under torchrun the networks are wrapped in DDP and each rank draws its share of
     ``train.batch_size`` from its own stream; the eager update runs, since DDP averages
@@ -119,8 +124,8 @@ def build_step(cfg: Config, gan: GAN, data, device: torch.device) -> Step:
     amp = amp_context(precision, device)
     gen = torch.Generator(device=device).manual_seed(distributed.rank_seed(cfg.train.seed))
     labels = data.labels.to(device) if gan.latents.num_classes else None
-    batches = BatchSampler(data.images.to(device), labels, distributed.local_batch(cfg.train.batch_size),
-                           cfg.data.range, gen)
+    batches = BatchSampler(data.samples.to(device), labels, distributed.local_batch(cfg.train.batch_size),
+                           cfg.data.range, gen, data.kind)
     if distributed.is_enabled():
         G, D = distributed.wrap(gan.G, gan.D, device, cfg.train.sync_batchnorm)
         # torchrun already gave each process its share of the cores (OMP_NUM_THREADS)

@@ -7,13 +7,12 @@ from __future__ import annotations
 
 from pathlib import Path
 
-import torch
-
 from gankit.errors import ConfigError
+
 
 class _Off:
     def scalars(self, row: dict) -> None: ...
-    def grid(self, step: int, images_u8: torch.Tensor, nrow: int) -> None: ...
+    def picture(self, step: int, pixels) -> None: ...
     def close(self) -> None: ...
 
 
@@ -33,10 +32,9 @@ class TensorBoard:
                 self.writer.add_scalar(k, v, step)
         self.writer.flush()
 
-    def grid(self, step: int, images_u8: torch.Tensor, nrow: int) -> None:
-        from gankit.images import grid
-        arr = grid(images_u8, nrow=nrow, scale=1)
-        self.writer.add_image("samples", arr if arr.ndim == 3 else arr[..., None], step, dataformats="HWC")
+    def picture(self, step: int, pixels) -> None:
+        """The run's monitoring picture (a sample grid, or a scatter plot of points)."""
+        self.writer.add_image("samples", pixels if pixels.ndim == 3 else pixels[..., None], step, dataformats="HWC")
 
     def close(self) -> None:
         self.writer.close()

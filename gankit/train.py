@@ -30,7 +30,7 @@ from gankit.errors import ConfigError
 from gankit.fast.tuning import set_threads
 from gankit.gan import build_gan
 from gankit.health import HealthMonitor
-from gankit.images import save_grid, to_float, to_uint8
+from gankit.data.kinds import save_picture
 from gankit.metrics.monitor import TrainingEval
 from gankit.runs import MetricsLog, RunDir, RunningMeans, TextLog
 from gankit.schedules import Schedules
@@ -67,7 +67,8 @@ def train(cfg: Config, run_dir: str | Path, *, resume: bool = False, time_budget
     seed_everything(cfg.train.seed)
 
     data = load_dataset(cfg.data.dataset, "train", data_dir or cfg.data.data_dir,
-                        image_size=cfg.data.image_size, channels=cfg.data.channels, strict=cfg.data.strict)
+                        image_size=cfg.data.image_size, channels=cfg.data.channels, strict=cfg.data.strict,
+                        seed=cfg.train.seed)  # datasets drawn at random (ring8, stacked-mnist) follow the run's seed
     gan = build_gan(cfg, data.shape, data.num_classes, device)
     G, latents = gan.G, gan.latents
     step_fn = build_step(cfg, gan, data, device)  # compiles on its first call, after any resume below
@@ -78,9 +79,11 @@ def train(cfg: Config, run_dir: str | Path, *, resume: bool = False, time_budget
         """The network grids and evaluation draw from: the EMA of G when kept."""
         return ema.sampler() if ema is not None else G
 
-    # Fixed latents for the monitoring grid: drawn from their own seed so they never shift.
-    n_grid = cfg.train.grid_size ** 2
-    fixed_z, fixed_y = latents.fixed(n_grid, cfg.train.seed + FIXED_GRID_SEED, device)
+    # Fixed latents for the monitoring picture (a grid, or a scatter of points): drawn from their
+    # own seed so they never shift.
+    kind = data.kind
+    fixed_z, fixed_y = latents.fixed(kind.picture_size(cfg.train.grid_size), cfg.train.seed + FIXED_GRID_SEED, device)
+    backdrop = data.samples[:kind.picture_size(cfg.train.grid_size)]  # real samples behind a scatter plot
 
     means = RunningMeans()
     health = _health_monitor(cfg, G, latents, data, device, gan.objective.probabilities)
@@ -114,11 +117,12 @@ def train(cfg: Config, run_dir: str | Path, *, resume: bool = False, time_budget
         net = sampling_generator()
         net.eval()
         with torch.no_grad():
-            images = to_uint8(net(fixed_z, fixed_y), cfg.data.range)
+            samples = kind.to_output(net(fixed_z, fixed_y), cfg.data.range)
         G.train()
-        save_grid(images, path, nrow=cfg.train.grid_size)
+        pixels = kind.picture(samples, nrow=cfg.train.grid_size, real=backdrop)
+        save_picture(pixels, path)
         if path != run.final:
-            tb.grid(step, images, cfg.train.grid_size)
+            tb.picture(step, pixels)
 
     start_step, prior_elapsed = 0, 0.0
     if resume:
@@ -239,5 +243,5 @@ def _health_monitor(cfg: Config, G, latents, data, device, d_probabilities: bool
     """A monitor with its own fixed latents and the first 64 real images (no RNG is consumed)."""
     n = min(64, len(data))
     z, y = latents.fixed(n, cfg.train.seed + HEALTH_SEED, device)
-    real = to_float(data.images[:n], cfg.data.range).to(device)
+    real = data.kind.to_model(data.samples[:n], cfg.data.range).to(device)
     return HealthMonitor(G, real, z, y, num_classes=latents.num_classes, d_probabilities=d_probabilities)

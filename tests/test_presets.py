@@ -7,6 +7,7 @@ import torch
 
 from gankit import config as C
 from gankit.cli import main
+from gankit.data import dataset_kind
 from gankit.losses import LOSSES
 from gankit.losses.fgan import DIVERGENCES
 from gankit.runs import read_metrics
@@ -19,7 +20,16 @@ def test_every_required_preset_exists():
     assert REQUIRED <= set(C.preset_names())
 
 
-@pytest.mark.parametrize("name", C.preset_names())
+IMAGE_PRESETS = [n for n in C.preset_names() if dataset_kind(C.load_preset(n).data.dataset).name == "images"]
+
+
+def test_point_presets_default_to_their_own_dataset():
+    assert {C.load_preset(n).data.dataset for n in ("ring8", "grid25", "gan2d")} == {"ring8", "grid25"}
+    assert C.load_preset("stacked-mnist").data.dataset == C.load_preset("stacked-dcgan").data.dataset == "stacked-mnist"
+    assert set(C.preset_names()) - set(IMAGE_PRESETS) == {"ring8", "grid25", "gan2d"}
+
+
+@pytest.mark.parametrize("name", IMAGE_PRESETS)
 @pytest.mark.parametrize("dataset", ["mnist", "fashion-mnist"])
 def test_preset_selectable_on_both_datasets(name, dataset):
     cfg = C.load_preset(name, [f"data.dataset={dataset}"])
@@ -51,18 +61,23 @@ def test_presets_say_what_the_tutorials_say():
 
 
 @pytest.fixture(scope="module")
-def synthetic():
+def stand_ins():
+    """In-memory data of each kind and shape a preset trains on."""
     from gankit.data import load_dataset
 
-    return load_dataset("synthetic")
+    return {"images": load_dataset("synthetic"), "rgb": load_dataset("synthetic", channels=3),
+            "ring8": load_dataset("ring8"), "grid25": load_dataset("grid25")}
 
 
 @pytest.fixture
-def fast_data(monkeypatch, synthetic):
-    """Every training below reads the same in-memory images (the synthetic set: whether the
-    samples look like digits does not matter here), on one thread: batches of 8 gain
-    nothing from more, and a busy CI box loses a lot."""
-    monkeypatch.setattr("gankit.train.load_dataset", lambda *a, **k: synthetic)
+def fast_data(monkeypatch, stand_ins):
+    """Every training below reads in-memory data instead of files (the synthetic bars for image
+    presets, Stacked MNIST's three channels included: whether the samples look like digits
+    does not matter here), on one thread: batches of 8 gain nothing from more, and a busy
+    CI box loses a lot."""
+    def load(name, *a, **k):
+        return stand_ins.get(name) or stand_ins["rgb" if name == "stacked-mnist" else "images"]
+    monkeypatch.setattr("gankit.train.load_dataset", load)
     threads = torch.get_num_threads()
     torch.set_num_threads(1)
     yield

@@ -1,4 +1,5 @@
-"""Datasets as one in-memory uint8 tensor: ``images [N, C, H, W]`` and ``labels [N]``."""
+"""Datasets held in memory: images (uint8 ``[N, C, H, W]``) or points (float32 ``[N, D]``),
+with ``labels [N]``. A loader's ``kind`` (gankit/data/kinds.py) says which; images by default."""
 from __future__ import annotations
 
 import numpy as np
@@ -8,6 +9,9 @@ from gankit.data import sources
 from gankit.data.folder import load_folder
 from gankit.data.idx import DataError, load_idx
 from gankit.data.imageset import ImageSet
+from gankit.data.kinds import IMAGES, POINTS
+from gankit.data.mixtures import MIXTURES, load_mixture
+from gankit.data.stacked import load_stacked
 from gankit.data.synthetic import make_synthetic
 from gankit.registry import Registry
 
@@ -20,6 +24,11 @@ def load_dataset(name: str, split: str = "train", data_dir=None, **options) -> I
     if split not in ("train", "test"):
         raise ValueError(f"unknown split '{split}'; choose train or test")
     return DATASETS.get(name)(split=split, data_dir=data_dir, **options)
+
+
+def dataset_kind(name: str):
+    """IMAGES or POINTS: what dataset ``name`` holds, known without loading it."""
+    return getattr(DATASETS.get(name), "kind", IMAGES)
 
 
 def _idx_dataset(name: str):
@@ -55,3 +64,23 @@ def _folder(split: str = "train", data_dir=None, **options) -> ImageSet:
 def _synthetic(split: str = "train", data_dir=None, image_size: int = 28, channels: int = 1, **_) -> ImageSet:
     """bars at ten angles, made in memory (no files: smoke tests, --dry-run)"""
     return make_synthetic(split, image_size, channels)
+
+
+def _mixture(name: str):
+    def load(split: str = "train", data_dir=None, seed: int = 0, **_):
+        return load_mixture(name, split, seed)
+
+    modes, std = MIXTURES[name]
+    load.__doc__ = f"{len(modes)} 2D Gaussians (std {std}), 100,000 points drawn from the run's seed"
+    load.kind = POINTS
+    return load
+
+
+for _name in MIXTURES:
+    DATASETS.register(_name)(_mixture(_name))
+
+
+@DATASETS.register("stacked-mnist")
+def _stacked_mnist(split: str = "train", data_dir=None, seed: int = 0, **_) -> ImageSet:
+    """three MNIST digits as RGB channels: 1,000 modes (128,000 images drawn from the run's seed)"""
+    return load_stacked(load_dataset("mnist", split, data_dir), split, seed)

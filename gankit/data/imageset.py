@@ -5,6 +5,8 @@ from dataclasses import dataclass
 
 import torch
 
+from gankit.data.kinds import IMAGES
+
 
 @dataclass
 class ImageSet:
@@ -12,6 +14,12 @@ class ImageSet:
     images: torch.Tensor  # uint8 [N, C, H, W]
     labels: torch.Tensor | None  # int64 [N], or None for unlabelled data
     classes: tuple[str, ...] = ()
+    kind = IMAGES
+
+    @property
+    def samples(self) -> torch.Tensor:
+        """The data tensor, whatever the kind (gankit/data/kinds.py)."""
+        return self.images
 
     @property
     def num_classes(self) -> int:

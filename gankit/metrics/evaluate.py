@@ -19,6 +19,7 @@ from gankit.errors import ConfigError
 from gankit.metrics import METRICS
 from gankit.metrics.extractor import load_extractor, version
 from gankit.metrics.features import FeatureSet, featurize, reference
+from gankit.metrics.modes import POINT_SAMPLES, STACKED_SAMPLES, mixture_scores, mnist_digits, stacked_scores
 
 # Metrics that run during training: cheap ones only (Inception FID is minutes on a CPU).
 TRAINING_METRICS = ("fid", "kid", "prdc", "classes", "inception_score")
@@ -44,21 +45,48 @@ def check_images(images, where: str, shape=(1, 28, 28)) -> torch.Tensor:
     return torch.from_numpy(np.ascontiguousarray(images))
 
 
-def load_npz(path: str | Path) -> np.ndarray:
-    """The ``images`` array of a samples file, with errors that name what is wrong."""
+def load_npz(path: str | Path, key: str = "images") -> np.ndarray:
+    """The ``images`` (or ``points``) array of a samples file, with errors that name what is wrong."""
     path = Path(path)
     try:
         with np.load(path, allow_pickle=False) as z:
             if not hasattr(z, "files"):
-                raise EvalInputError(f"{path}: a single .npy array, not an .npz with an 'images' key")
-            if "images" not in z.files:
-                raise EvalInputError(f"{path}: no 'images' key (found: {', '.join(z.files) or 'none'}); "
+                raise EvalInputError(f"{path}: a single .npy array, not an .npz with an {key!r} key")
+            if key not in z.files:
+                raise EvalInputError(f"{path}: no {key!r} key (found: {', '.join(z.files) or 'none'}); "
                                      "expected the 'gankit sample' format")
-            return z["images"]
+            return z[key]
     except EvalInputError:
         raise
     except (OSError, ValueError, EOFError, zipfile.BadZipFile) as e:
         raise EvalInputError(f"{path}: not a readable .npz file ({str(e).splitlines()[0][:200]})") from None
+
+
+def _mixture(points, dataset: str, where: str, data_dir) -> dict:
+    from gankit.data import load_dataset
+
+    if not isinstance(points, np.ndarray) or points.ndim != 2 or points.shape[1] != 2 \
+            or not np.issubdtype(points.dtype, np.floating):
+        raise EvalInputError(f"{where}: {dataset} samples must be float points [N, 2], got "
+                             f"{getattr(points, 'dtype', type(points).__name__)} {list(getattr(points, 'shape', []))}")
+    test = load_dataset(dataset, "test")
+    return mixture_scores(points, test.modes, test.std)
+
+
+def _stacked(images, dataset: str, where: str, data_dir) -> dict:
+    x = check_images(images, where, shape=(3, 28, 28))
+    return stacked_scores(x, mnist_digits)
+
+
+# dataset -> (default sample count, scorer): scored by modes, as the papers score them.
+MODE_BENCHMARKS = {"ring8": (POINT_SAMPLES, _mixture), "grid25": (POINT_SAMPLES, _mixture),
+                   "stacked-mnist": (STACKED_SAMPLES, _stacked)}
+POINT_BENCHMARKS = ("ring8", "grid25")
+
+
+def evaluate_modes(samples, dataset: str, where: str, data_dir=None) -> dict:
+    """Mode-collapse scores of ``samples`` (gankit/metrics/modes.py) for a benchmark dataset."""
+    return {"dataset": dataset, **MODE_BENCHMARKS[dataset][1](samples, dataset, where, data_dir)}
 
 
 def score(fake: FeatureSet, real: FeatureSet, metrics=None, seed: int = 0, **options) -> dict:
@@ -89,9 +117,15 @@ def evaluate_images(images: torch.Tensor, dataset: str, data_dir=None, metrics=N
     return result
 
 
-def evaluate_path(path: str | Path, dataset: str | None = None, n: int = 10000, data_dir=None, seed: int = 0,
+def default_n(dataset: str) -> int:
+    """Samples scored when --n is not given: the mode-collapse papers' counts for their
+    benchmarks (gankit/metrics/modes.py), 10,000 otherwise."""
+    return MODE_BENCHMARKS[dataset][0] if dataset in MODE_BENCHMARKS else 10000
+
+
+def evaluate_path(path: str | Path, dataset: str | None = None, n: int | None = None, data_dir=None, seed: int = 0,
                   checkpoint: str = "last", **options) -> dict:
-    """Evaluate a run folder (sampling ``n`` images) or the first ``n`` images of a .npz file."""
+    """Evaluate a run folder (sampling ``n`` samples) or the first ``n`` samples of a .npz file."""
     from gankit.runs import RunDir
 
     t0 = time.perf_counter()
@@ -105,16 +139,22 @@ def evaluate_path(path: str | Path, dataset: str | None = None, n: int = 10000, 
 
         G, cfg, state = load_generator(path, checkpoint=checkpoint)
         dataset = dataset or cfg.data.dataset
+        n = n or default_n(dataset)
         raw, _ = generate(G, cfg, n, seed=seed)
         info = {"run": str(path), "checkpoint": checkpoint, "step": state.get("step")}
     elif path.suffix == ".npz" or path.is_file():
         if not path.is_file():
             raise EvalInputError(f"{path}: no such file")
-        raw = load_npz(path)[:n]
         dataset = dataset or "mnist"
+        n = n or default_n(dataset)
+        raw = load_npz(path, "points" if dataset in POINT_BENCHMARKS else "images")[:n]
         info = {"samples": str(path)}
     else:
         raise EvalInputError(f"{path}: no such run folder or .npz file")
+    if dataset in MODE_BENCHMARKS:
+        result = {**info, **evaluate_modes(raw, dataset, str(path), data_dir)}
+        result["seconds"] = round(time.perf_counter() - t0, 2)
+        return result
     images = check_images(raw, str(path))
     result = {**info, **evaluate_images(images, dataset, data_dir, seed=seed, **options)}
     result["seconds"] = round(time.perf_counter() - t0, 2)

@@ -24,9 +24,32 @@ def _value(result: dict, key: str) -> str:
     return f"{v:.4f} ± {std:.4f}" if std is not None else f"{v:.4f}"
 
 
+# The mode-collapse benchmarks' numbers (gankit/metrics/modes.py).
+MODE_ROWS = (
+    ("modes_captured", "modes with at least one good sample nearest to them"),
+    ("high_quality_pct", "% of samples within 3 std of their nearest mode (2D mixtures)"),
+    ("reverse_kl", "KL(generated mode histogram || true), nats; 0 = every mode equally often"),
+    ("kl", "KL(generated triple histogram || uniform over 1000), nats (Stacked MNIST)"),
+)
+
+
+def format_modes(result: dict, head: str) -> str:
+    lines = [head]
+    for key, meaning in MODE_ROWS:
+        if key in result:
+            v = result[key]
+            shown = "n/a (no good sample)" if v is None else (f"{v} of {result['num_modes']}" if key == "modes_captured"
+                                                             else f"{v:.4f}")
+            lines.append(f"  {key:<16}  {shown:<18} {meaning}")
+    return "\n".join(lines)
+
+
 def format_table(result: dict) -> str:
     source = result.get("run") or result.get("samples")
     where = f" (checkpoint {result['checkpoint']}, step {result['step']})" if "run" in result else ""
+    if "modes_captured" in result:
+        return format_modes(result, f"{source}{where}: {result['n']} samples, {result['dataset']}, "
+                                    f"{result['seconds']:.1f}s")
     head = (f"{source}{where}: {result['n']} samples vs {result['n_real']} {result['dataset']} test images, "
             f"extractor {result['extractor']}, {result['seconds']:.1f}s")
     width = max(len(k) for k, _ in ROWS)

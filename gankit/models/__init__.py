@@ -18,8 +18,19 @@ from gankit.registry import Registry
 MODELS: Registry = Registry("model")
 
 from gankit.models import mlp, dcgan, keras_dcgan, ebgan  # noqa: E402,F401  (register themselves)
+from gankit.models.packing import PackedD, packed_shape  # noqa: E402
 
 
 def build_models(cfg, shape, num_classes: int = 0):
-    """Generator and discriminator for ``cfg`` on images of ``shape = (C, H, W)``."""
-    return MODELS.get(cfg.model.name)(cfg, tuple(shape), num_classes if cfg.model.conditional else 0)
+    """Generator and discriminator for ``cfg`` on samples of ``shape`` ((C, H, W) or (D,)).
+
+    With ``model.pack = m > 1`` (PacGAN) the family's D is built for m samples stacked along
+    the first axis and wrapped to take ordinary batches (gankit/models/packing.py).
+    """
+    build, shape = MODELS.get(cfg.model.name), tuple(shape)
+    num_classes = num_classes if cfg.model.conditional else 0
+    G, D = build(cfg, shape, num_classes)
+    if cfg.model.pack > 1:
+        _, inner = build(cfg, packed_shape(shape, cfg.model.pack), num_classes)
+        D = PackedD(inner, cfg.model.pack)
+    return G, D

@@ -6,8 +6,9 @@ from torch import nn
 
 
 def output_activation(data_range: str) -> nn.Module:
-    """Sigmoid for data in [0,1], tanh for [-1,1]: G's range must match the data's."""
-    return nn.Sigmoid() if data_range == "unit" else nn.Tanh()
+    """Sigmoid for data in [0,1], tanh for [-1,1], none for raw values (points): G's range
+    must match the data's."""
+    return {"unit": nn.Sigmoid, "symmetric": nn.Tanh, "raw": nn.Identity}[data_range]()
 
 
 def init_weights(module: nn.Module, scheme: str) -> None:

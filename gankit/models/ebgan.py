@@ -57,3 +57,6 @@ def build(cfg, shape, num_classes=0):
         init_weights(net, m.init)
         apply_reparam(net, reparam)
     return g, d
+
+
+build.kinds = ("images", "points")  # flattens its input: any sample shape

@@ -35,6 +35,19 @@ ACTIVATIONS = {
 }
 
 
+class Maxout(nn.Module):
+    """Goodfellow et al. 2013: each unit is the max of ``pieces`` linear functions of the input
+    (the discriminator of the GAN, ALI, VEEGAN and PacGAN 2D experiments)."""
+
+    def __init__(self, in_features: int, out_features: int, pieces: int):
+        super().__init__()
+        self.out_features, self.pieces = out_features, pieces
+        self.linear = nn.Linear(in_features, out_features * pieces)
+
+    def forward(self, x):
+        return self.linear(x).view(*x.shape[:-1], self.out_features, self.pieces).amax(-1)
+
+
 def norm_layer(kind: str, channels: int, dims: int = 2) -> nn.Module:
     """Normalisation over ``channels`` for conv (dims=2) or dense (dims=1) features."""
     return NORMS[kind](channels, dims)

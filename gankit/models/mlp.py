@@ -15,13 +15,22 @@ from torch import nn
 from gankit.models import MODELS
 from gankit.models.common import init_weights, output_activation
 from gankit.models.conditional import Discriminator, LabelInput, label_mode
-from gankit.models.layers import activation, apply_reparam, norm_layer, resolve
+from gankit.models.layers import Maxout, activation, apply_reparam, norm_layer, resolve
 
 
-def _hidden(sizes: list[int], norm: str, act: str, slope: float, dropout: float = 0.0) -> nn.Sequential:
-    """Linear -> norm -> activation (-> dropout) for each consecutive pair of sizes."""
+def _hidden(sizes: list[int], norm: str, act: str, slope: float, dropout: float = 0.0,
+            maxout: int = 0) -> nn.Sequential:
+    """Linear -> norm -> activation (-> dropout) for each consecutive pair of sizes; with
+    ``maxout`` pieces, each hidden layer is a Maxout layer instead of Linear + activation."""
     layers: list[nn.Module] = []
     for a, b in zip(sizes[:-1], sizes[1:]):
+        if maxout:
+            layers.append(Maxout(a, b, maxout))
+            if norm != "none":
+                layers.append(norm_layer(norm, b, dims=1))
+            if dropout:
+                layers.append(nn.Dropout(dropout))
+            continue
         layers.append(nn.Linear(a, b, bias=norm == "none"))
         if norm != "none":  # no Identity placeholder: the vanilla MLP keeps main's state_dict keys
             layers.append(norm_layer(norm, b, dims=1))
@@ -49,11 +58,11 @@ class MLPGenerator(nn.Module):
 
 class MLPDiscriminator(Discriminator):
     def __init__(self, hidden: list[int], shape: tuple, num_classes: int = 0, mode: str | None = None,
-                 norm: str = "none", act: str = "relu", slope: float = 0.2, dropout: float = 0.0):
+                 norm: str = "none", act: str = "relu", slope: float = 0.2, dropout: float = 0.0, maxout: int = 0):
         super().__init__()
         self.label = LabelInput(num_classes) if mode == "input" else None
         width = math.prod(shape) + (num_classes if self.label else 0)
-        self.body = _hidden([width, *hidden], norm, act, slope, dropout)
+        self.body = _hidden([width, *hidden], norm, act, slope, dropout, maxout)
         self.add_head(hidden[-1], num_classes, mode)
 
     def features(self, x: torch.Tensor, y: torch.Tensor | None = None) -> torch.Tensor:
@@ -71,8 +80,11 @@ def build(cfg, shape, num_classes=0):
     g = MLPGenerator(m.z_dim, m.g_hidden, shape, cfg.data.range, num_classes,
                      resolve(m.g_norm, "none"), act, slope, m.embed_dim)
     d = MLPDiscriminator(m.d_hidden, shape, num_classes, label_mode(cfg, num_classes),
-                         resolve(m.d_norm, "none"), act, slope, resolve(m.dropout, 0.0))
+                         resolve(m.d_norm, "none"), act, slope, resolve(m.dropout, 0.0), m.d_maxout)
     for net, reparam in ((g, m.g_reparam), (d, m.d_reparam)):
         init_weights(net, m.init)
         apply_reparam(net, reparam)
     return g, d
+
+
+build.kinds = ("images", "points")  # flattens its input: any sample shape (gankit/data/kinds.py)

@@ -1,0 +1,293 @@
+"""The mode-collapse benchmarks: 2D mixtures and Stacked MNIST, their metrics on sample sets
+whose answers are known, PacGAN packing and the unrolled GAN."""
+import math
+
+import numpy as np
+import pytest
+import torch
+from torch import nn
+
+from gankit import config as C
+from gankit.cli import main
+from gankit.data import load_dataset
+from gankit.errors import ConfigError
+from gankit.metrics.modes import mixture_scores, stacked_scores
+from gankit.models import build_models
+from gankit.models.layers import Maxout
+from gankit.models.packing import PackedD
+from gankit.unrolled import _step, unrolled_discriminator
+
+from steps import make_step, run
+
+
+def points_cfg(*overrides):
+    return C.load_preset("vanilla", ["data.dataset=ring8", "data.range=raw", "model.z_dim=2", "model.z_dist=normal",
+                                     "model.g_hidden=[32]", "model.d_hidden=[32]", "train.batch_size=20",
+                                     "train.precision=fp32", *overrides])
+
+
+# ---------------------------------------------------------------------------- the 2D mixtures
+
+@pytest.mark.parametrize("name,k,std,radius", [("ring8", 8, 0.01, 1.0), ("grid25", 25, 0.05, 4 * math.sqrt(2))])
+def test_mixtures_are_the_papers(name, k, std, radius):
+    data = load_dataset(name, seed=7)
+    assert data.points.shape == (100_000, 2) and data.points.dtype == torch.float32
+    assert len(data.modes) == k and data.std == std and data.modes.norm(dim=1).max().item() == pytest.approx(radius)
+    if name == "ring8":  # 2*pi*i/8 on the unit circle
+        angles = torch.atan2(data.modes[:, 1], data.modes[:, 0]) % (2 * math.pi)
+        assert torch.allclose(angles, torch.arange(8) * math.pi / 4, atol=1e-6)
+    else:
+        assert sorted(set(data.modes[:, 0].tolist())) == [-4.0, -2.0, 0.0, 2.0, 4.0]
+    offsets = data.points - data.modes[data.labels]  # each point is its mode plus N(0, std^2)
+    assert offsets.std().item() == pytest.approx(std, rel=0.02) and offsets.mean().abs().max() < std / 20
+    shares = torch.bincount(data.labels, minlength=k).float() / len(data)
+    assert (shares - 1 / k).abs().max() < 0.01  # equal weights
+    assert torch.equal(load_dataset(name, seed=7).points, data.points)  # drawn from the seed
+    assert not torch.equal(load_dataset(name, seed=8).points[:10], data.points[:10])
+
+
+# ---------------------------------------------------------------------------- metrics with known answers
+
+RING = load_dataset("ring8", "test")
+
+
+def _at(modes_idx, n_each, jitter=0.0, seed=0):
+    g = torch.Generator().manual_seed(seed)
+    idx = torch.tensor(modes_idx).repeat_interleave(n_each)
+    return RING.modes[idx] + jitter * torch.randn(len(idx), 2, generator=g)
+
+
+def test_all_modes_held():
+    s = mixture_scores(RING.points[:2500], RING.modes, RING.std)
+    assert s["modes_captured"] == 8 and s["high_quality_pct"] > 98.5 and s["reverse_kl"] < 0.01
+
+
+def test_one_mode():
+    s = mixture_scores(_at([3], 2500, jitter=0.005), RING.modes, RING.std)
+    assert s["modes_captured"] == 1 and s["high_quality_pct"] == 100.0
+    assert s["reverse_kl"] == pytest.approx(math.log(8)) and s["mode_counts"][3] == 2500
+
+
+def test_half_the_modes_equally():
+    s = mixture_scores(_at([0, 2, 4, 6], 625), RING.modes, RING.std)
+    assert s["modes_captured"] == 4 and s["reverse_kl"] == pytest.approx(math.log(2))
+
+
+def test_off_mode_noise_is_not_high_quality():
+    g = torch.Generator().manual_seed(0)
+    noise = torch.rand(2000, 2, generator=g) * 0.4 - 0.2  # the ring's empty middle
+    s = mixture_scores(noise, RING.modes, RING.std)
+    assert s["modes_captured"] == 0 and s["high_quality_pct"] == 0.0 and s["reverse_kl"] is None
+    mixed = torch.cat([noise[:500], _at(list(range(8)), 250)])  # a quarter of the samples off every mode
+    s = mixture_scores(mixed, RING.modes, RING.std)
+    assert s["high_quality_pct"] == pytest.approx(80.0) and s["modes_captured"] == 8
+    assert s["reverse_kl"] == pytest.approx(0.0, abs=1e-12)
+    # just outside 3 standard deviations of a mode is no longer high quality
+    edge = RING.modes[:1] + torch.tensor([[3.05 * RING.std, 0.0]])
+    assert mixture_scores(edge, RING.modes, RING.std)["high_quality_pct"] == 0.0
+
+
+def _digits_of(triples):
+    return torch.tensor([[t // 100, t // 10 % 10, t % 10] for t in triples])
+
+
+@pytest.mark.parametrize("triples,modes,kl", [
+    (list(range(1000)) * 3, 1000, 0.0),
+    ([417] * 3000, 1, math.log(1000)),
+    (list(range(0, 1000, 2)) * 4, 500, math.log(2)),
+])
+def test_stacked_mnist_modes_and_kl(triples, modes, kl):
+    digits = _digits_of(triples)
+    # Images that carry their digits in one pixel, and a "classifier" that reads it back.
+    images = torch.zeros(len(triples), 3, 28, 28, dtype=torch.uint8)
+    images[:, :, 0, 0] = digits.to(torch.uint8)
+    s = stacked_scores(images, lambda x: x[:, 0, 0, 0].long())
+    assert s["modes_captured"] == modes and s["kl"] == pytest.approx(kl, abs=1e-12)
+
+
+def test_stacked_mnist_stacks_three_mnist_digits(data_dir):
+    mnist = load_dataset("mnist", "train", data_dir)
+    data = load_dataset("stacked-mnist", "train", data_dir, seed=3)
+    assert data.images.shape == (128_000, 3, 28, 28) and data.num_classes == 1000
+    first = data.images[0]
+    hits = [[i for i in range(len(mnist)) if torch.equal(mnist.images[i, 0], first[c])][:1] for c in range(3)]
+    assert all(hits)
+    assert data.labels[0].item() == sum(int(mnist.labels[h[0]]) * 10 ** (2 - c) for c, h in enumerate(hits))
+    assert len(torch.unique(data.labels)) == 1000  # every triple occurs in 128,000 draws
+
+
+# ---------------------------------------------------------------------------- models
+
+def test_maxout_is_the_max_of_its_pieces():
+    m = Maxout(2, 1, 3)
+    with torch.no_grad():
+        m.linear.weight.copy_(torch.tensor([[1.0, 0.0], [0.0, 1.0], [-1.0, -1.0]]))
+        m.linear.bias.zero_()
+    x = torch.tensor([[2.0, -1.0], [-3.0, 0.5], [-1.0, -1.0]])
+    assert m(x).squeeze(1).tolist() == [2.0, 2.5, 2.0]  # max(x1, x2, -x1 - x2) per row
+
+
+@pytest.mark.parametrize("model,shape", [("mlp", (2,)), ("dcgan", (1, 28, 28))])
+def test_packing_scores_consecutive_samples_together(model, shape):
+    over = ["model.pack=4", f"model.name={model}", "model.ngf=8", "model.ndf=8"] + (
+        ["data.dataset=ring8", "data.range=raw"] if model == "mlp" else ["data.range=symmetric"])
+    cfg = C.load_preset("vanilla", over)
+    _, D = build_models(cfg, shape)
+    assert isinstance(D, PackedD)
+    D.eval()  # BatchNorm's batch statistics would couple the packs in training mode
+    x = torch.randn(8, *shape)
+    out = D(x)
+    assert out.shape == (2,)
+    # A pack is samples 0-3 side by side: changing sample 5 changes only the second score.
+    y = x.clone()
+    y[5] += 1.0
+    changed = D(y) != out
+    assert changed.tolist() == [False, True]
+    with pytest.raises(ValueError, match="packs of 4"):
+        D(torch.randn(6, *shape))
+
+
+def test_packing_is_checked_against_the_batch_and_labels():
+    with pytest.raises(ConfigError, match="divide train.batch_size"):
+        points_cfg("model.pack=3")
+    with pytest.raises(ConfigError, match="unconditional"):
+        C.load_preset("cgan", ["model.pack=2"])
+    with pytest.raises(ConfigError, match="points"):
+        C.load_preset("hinge", ["data.dataset=ring8", "data.range=raw"])
+
+
+# ---------------------------------------------------------------------------- unrolled GAN
+
+def test_an_unrolled_adam_step_is_the_optimisers_own_step():
+    torch.manual_seed(0)
+    D = nn.Linear(3, 1)
+    opt = torch.optim.Adam(D.parameters(), lr=0.1, betas=(0.5, 0.9))
+    for _ in range(3):  # some Adam history
+        opt.zero_grad()
+        D(torch.randn(5, 3)).pow(2).sum().backward()
+        opt.step()
+    x = torch.randn(5, 3)
+    params = dict(D.named_parameters())
+    grads = dict(zip(params, torch.autograd.grad(D(x).pow(2).sum(), list(params.values()))))
+    ours = _step(opt, params, grads, 1)
+    opt.zero_grad()
+    D(x).pow(2).sum().backward()
+    opt.step()
+    for name, p in D.named_parameters():
+        assert torch.allclose(ours[name], p, atol=1e-6), name
+
+
+def test_the_unrolled_loss_differentiates_through_ds_updates():
+    """G's gradient through k SGD-unrolled D steps matches finite differences of the whole
+    unrolled loss, and differs from the gradient without unrolling."""
+    from gankit.losses import LOSSES
+
+    torch.manual_seed(0)
+    G, D = nn.Linear(2, 2).double(), nn.Sequential(nn.Linear(2, 4), nn.Tanh(), nn.Linear(4, 1)).double()
+    g = lambda z, y=None: G(z)  # noqa: E731
+    d_fn = lambda x, y=None: D(x).squeeze(1)  # noqa: E731
+    D.forward_y = None
+    opt = torch.optim.SGD(D.parameters(), lr=0.5)
+    obj = LOSSES.get("nonsaturating")()
+    batches = [(torch.randn(6, 2, dtype=torch.float64), None, torch.randn(6, 2, dtype=torch.float64), None)
+               for _ in range(2)]
+    z = torch.randn(6, 2, dtype=torch.float64)
+
+    class Scores(nn.Module):  # D with the (x, y) signature the step uses
+        def __init__(self):
+            super().__init__()
+            self.net = D
+
+        def forward(self, x, y=None):
+            return self.net(x).squeeze(1)
+
+    Dm = Scores()
+
+    def loss():
+        return obj.g_loss(unrolled_discriminator(Dm, opt, obj, g, batches)(g(z)))
+
+    w = G.weight
+    (grad,) = torch.autograd.grad(loss(), w)
+    eps, numeric = 1e-6, torch.zeros_like(w)
+    for i in range(2):
+        for j in range(2):
+            with torch.no_grad():
+                w[i, j] += eps
+            up = loss().item()
+            with torch.no_grad():
+                w[i, j] -= 2 * eps
+            down = loss().item()
+            with torch.no_grad():
+                w[i, j] += eps
+            numeric[i, j] = (up - down) / (2 * eps)
+    assert torch.allclose(grad, numeric, atol=1e-7)
+    (plain,) = torch.autograd.grad(obj.g_loss(d_fn(g(z))), w)
+    assert not torch.allclose(grad, plain, atol=1e-4)
+
+
+def test_unrolled_training_draws_its_own_batches_and_trains():
+    step = make_step(points_cfg("train.unroll_steps=3"), shape=(2,), n=200)
+    seen = []
+    step.gan.D.register_forward_pre_hook(lambda m, args: seen.append(args[0].shape[0]))
+    rows = run(step, 3)
+    assert all(math.isfinite(v) for r in rows for v in r.values())
+    # D's update sees real + fake; G's loss 3 unrolled steps x (real + fake), then the fakes
+    assert len(seen) == 3 * (2 + 3 * 2 + 1)
+
+
+# ---------------------------------------------------------------------------- end to end
+
+def test_points_train_sample_and_evaluate(tmp_path):
+    run_dir = tmp_path / "ring"
+    assert main(["train", "vanilla", "--dataset", "ring8", "--run-dir", str(run_dir), "--steps", "30", "--no-progress",
+                 "--set", "data.range=raw", "--set", "model.z_dim=2", "--set", "model.pack=2",
+                 "--set", "train.sample_every=15"]) == 0
+    assert (run_dir / "samples" / "step_0000015.png").is_file()  # a scatter plot
+    out = tmp_path / "p.npz"
+    assert main(["sample", str(run_dir), "--n", "300", "--out", str(out)]) == 0
+    with np.load(out) as z:
+        assert set(z.files) == {"points"} and z["points"].shape == (300, 2) and z["points"].dtype == np.float32
+    from gankit.metrics.evaluate import evaluate_path
+
+    result = evaluate_path(run_dir)
+    assert result["n"] == 2500 and result["num_modes"] == 8 and 0 <= result["modes_captured"] <= 8
+    assert set(evaluate_path(out, "ring8")) >= {"modes_captured", "high_quality_pct", "reverse_kl"}
+
+
+def test_penalties_take_a_pack_as_one_input():
+    """Under packing the gradient penalty's norm, and R1's, are over D's input: a whole pack."""
+    from gankit.penalties import gradient_penalty, r1_of
+
+    w = torch.randn(8, dtype=torch.float64)
+
+    class Linear(nn.Module):  # a unit-norm linear critic on packs of 4 points
+        pack = 4
+
+        def forward(self, x, y=None):
+            return x.reshape(x.shape[0] // 4, 8) @ (w / w.norm())
+
+    real, fake = torch.randn(8, 2, dtype=torch.float64), torch.randn(8, 2, dtype=torch.float64)
+    mix = {"gp_mix": torch.rand(8, dtype=torch.float64)}
+    assert gradient_penalty(Linear(), real, fake, None, None, mix).item() == pytest.approx(0.0, abs=1e-12)
+    x = real.clone().requires_grad_(True)
+    assert r1_of(x, Linear()(x)).item() == pytest.approx(0.5, rel=1e-9)  # ||w|| = 1 per pack, not per point
+
+
+@pytest.mark.slow  # compiles
+@pytest.mark.parametrize("extra", [["model.pack=2"], ["train.unroll_steps=2"]], ids=["pack", "unrolled"])
+def test_compiled_and_eager_agree_with_packing_and_unrolling(extra):
+    """Packing compiles; the unrolled G update (a second-order graph) runs eagerly under the
+    fast path and the D update stays compiled. Either way the numbers are the eager step's."""
+    import torch._dynamo
+
+    rows = {}
+    for compiled in (False, True):
+        step = make_step(points_cfg(*extra, f"train.compile={str(compiled).lower()}"), shape=(2,), n=200)
+        assert step.mode == ("compiled" if compiled else "eager")
+        rows[compiled] = run(step, 5)
+        if compiled and "train.unroll_steps=2" in extra:
+            assert set(step.fallbacks) == {"g_loss"}
+    torch._dynamo.reset()
+    for a, b in zip(rows[False], rows[True]):
+        for k in a:
+            assert a[k] == pytest.approx(b[k], rel=1e-4, abs=1e-5), k
