@@ -72,8 +72,9 @@ def forward_flops_per_sample(G: nn.Module, D: nn.Module, z_dim: int, device, num
     """FLOPs of one G and one D forward for a single sample (counted, not estimated)."""
     from torch.utils.flop_counter import FlopCounterMode
 
-    z = torch.zeros(2, z_dim, device=device)
-    y = torch.zeros(2, dtype=torch.long, device=device) if num_classes else None
+    n = 2 * getattr(D, "pack", 1)  # a packing D (PacGAN) takes whole packs of samples
+    z = torch.zeros(n, z_dim, device=device)
+    y = torch.zeros(n, dtype=torch.long, device=device) if num_classes else None
     was = G.training, D.training
     G.eval(), D.eval()
     try:
@@ -81,7 +82,7 @@ def forward_flops_per_sample(G: nn.Module, D: nn.Module, z_dim: int, device, num
             D(G(z, y), y)
     finally:
         G.train(was[0]), D.train(was[1])
-    return counter.get_total_flops() / 2
+    return counter.get_total_flops() / n
 
 
 def auto_threads(flops_per_sample: float, amx: bool | None = None) -> int:
