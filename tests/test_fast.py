@@ -256,3 +256,20 @@ def test_building_and_running_a_step_leaves_process_settings_alone():
     run(step, 2)
     assert step.mode == "compiled" and torch._dynamo.config.trace_autograd_ops is False
     assert torch.get_num_threads() == threads
+
+
+def test_a_changing_learning_rate_does_not_recompile_the_update():
+    """An lr schedule changes the lr every step; the compiled update takes it as an input, so
+    it neither recompiles (past dynamo's recompile limit, that was a crash) nor drifts from eager."""
+    from gankit.schedules import Schedules
+
+    rows = {}
+    for compiled in (True, False):
+        step = build(compile=compiled, overrides=["optim.lr_decay=linear", "train.steps=20"])
+        schedules = Schedules(step.cfg, step.gan.opt_g, step.gan.opt_d)
+        rows[compiled] = []
+        for i in range(12):  # more than torch._dynamo.config.recompile_limit (8)
+            rows[compiled].append({k: float(v) for k, v in step(i).items()})
+            schedules.step()
+        assert not step.fallbacks
+    assert_close_runs(rows[True], rows[False], rtol=1e-3, atol=1e-4)

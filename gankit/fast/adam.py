@@ -47,29 +47,42 @@ def state_tensors(opt) -> list[torch.Tensor]:
     return [t for s in opt.state.values() for t in s.values() if torch.is_tensor(t)]
 
 
-def params(opt) -> list[torch.Tensor]:
-    return [p for group in opt.param_groups for p in group["params"]]
+def learning_rates(opt) -> torch.Tensor:
+    """Every param group's current lr as one float64 tensor: what the compiled update takes as
+    an input, so a schedule or a rollback that changes the lr does not recompile the graph."""
+    return torch.tensor([group["lr"] for group in opt.param_groups], dtype=torch.float64)
 
 
-def step(opt, grads) -> None:
-    """``opt.step()`` with ``grads`` (aligned with ``params(opt)``; None = no gradient)."""
+def groups(opt) -> list[tuple[list[torch.Tensor], dict]]:
+    """Each param group's parameters and its fixed hyperparameters, read once outside the graph.
+
+    Dynamo guards on every value of a dict the graph reads: reading ``param_groups`` inside it
+    would bake the current lr in as a constant and recompile whenever a schedule changes it.
+    """
+    fixed = ("betas", "eps", "weight_decay", "amsgrad", "maximize", "decoupled_weight_decay")
+    return [(list(g["params"]), {k: g.get(k, False) for k in fixed}) for g in opt.param_groups]
+
+
+def step(param_groups, state, grads, lrs: torch.Tensor) -> None:
+    """``Adam.step()`` with ``grads`` (aligned with the groups' parameters; None = no gradient) at
+    the learning rates ``lrs`` (one per group), on ``state`` (the optimiser's own)."""
     i = 0
-    for group in opt.param_groups:
+    for k, (group_params, h) in enumerate(param_groups):
         ps, gs = [], []
-        for p in group["params"]:
+        for p in group_params:
             if grads[i] is not None:
                 ps.append(p)
                 gs.append(grads[i])
             i += 1
         if not ps:
             continue
-        states = [opt.state[p] for p in ps]
+        states = [state[p] for p in ps]
         functional_adam(
             ps, gs, [s["exp_avg"] for s in states], [s["exp_avg_sq"] for s in states],
-            [s["max_exp_avg_sq"] for s in states] if group["amsgrad"] else [],
+            [s["max_exp_avg_sq"] for s in states] if h["amsgrad"] else [],
             [s["step"] for s in states],
-            foreach=True, capturable=True, amsgrad=group["amsgrad"],
-            beta1=group["betas"][0], beta2=group["betas"][1], lr=group["lr"],
-            weight_decay=group["weight_decay"], eps=group["eps"], maximize=group["maximize"],
-            decoupled_weight_decay=group.get("decoupled_weight_decay", False),
+            foreach=True, capturable=True, amsgrad=h["amsgrad"],
+            beta1=h["betas"][0], beta2=h["betas"][1], lr=lrs[k],
+            weight_decay=h["weight_decay"], eps=h["eps"], maximize=h["maximize"],
+            decoupled_weight_decay=h["decoupled_weight_decay"],
         )

@@ -57,7 +57,7 @@ class _CompiledFn:
     """One (player, loss) pair's update, compiled on first use; eager from the first failure on."""
 
     def __init__(self, player: Player, loss_fn: Callable, amp, device: torch.device, eager: EagerUpdate):
-        self.player, self.loss_fn, self.amp, self.eager = player, loss_fn, amp, eager
+        self.player, self.loss_fn, self.amp, self.eager, self.device = player, loss_fn, amp, eager, device
         self.cuda = device.type == "cuda"
         self.failed: str | None = None
         self.calls = 0
@@ -73,18 +73,19 @@ class _CompiledFn:
         (resume, rollback) replaces ``opt.state``."""
         opt = self.player.opt
         adam.prepare(opt)
+        self.params, self.groups = self.player.params(), adam.groups(opt)  # read here, not in the graph
         if self.cuda:  # CUDA graphs need the tensors they write to stay at fixed addresses
             for t in adam.state_tensors(opt):
                 torch._dynamo.mark_static_address(t)
         self._prepared_state = opt.state
 
-    def _update(self, *args):
+    def _update(self, lrs, *args):
         with self.amp():
             loss, stats = self.loss_fn(*args)
-        grads = list(torch.autograd.grad(loss, self.player.params(), allow_unused=True))
+        grads = list(torch.autograd.grad(loss, self.params, allow_unused=True))
         stats = {**stats, **clip(self.player, grads)}
         with torch.no_grad():
-            adam.step(self.player.opt, grads)
+            adam.step(self.groups, self.player.opt.state, grads, lrs)
         keys = list(stats)
         return keys, torch.stack([stats[k].float() for k in keys])
 
@@ -97,7 +98,7 @@ class _CompiledFn:
             torch.compiler.cudagraph_mark_step_begin()
         try:
             with self._trace_grad:
-                keys, values = self.fn(*args)
+                keys, values = self.fn(adam.learning_rates(self.player.opt).to(self.device), *args)
         except Exception as e:  # capture failed: this update runs eagerly from now on
             if self.calls and not self.cuda:
                 raise
