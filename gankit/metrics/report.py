@@ -26,7 +26,7 @@ def _value(result: dict, key: str) -> str:
 
 # The mode-collapse benchmarks' numbers (gankit/metrics/modes.py).
 MODE_ROWS = (
-    ("modes_captured", "modes with at least one good sample nearest to them"),
+    ("modes_captured", "modes the samples reach (2D: a high-quality sample nearest to it; Stacked MNIST: a triple)"),
     ("high_quality_pct", "% of samples within 3 std of their nearest mode (2D mixtures)"),
     ("reverse_kl", "KL(generated mode histogram || true), nats; 0 = every mode equally often"),
     ("kl", "KL(generated triple histogram || uniform over 1000), nats (Stacked MNIST)"),
