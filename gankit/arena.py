@@ -16,7 +16,7 @@ scored with the evaluation metrics. Written to DIR::
     DIR/arena.json               every run's budget, steps, time, metrics and FID curve
     DIR/arena.md                 the ranked table (mean and sd over seeds), grids, curves
     DIR/grids/<config>.png       the seed-0 fixed-noise grid of each configuration
-    DIR/fid_curves.png           FID against iterations and against training seconds
+    DIR/fid_curves.png           FID (modes captured on the mode-collapse benchmarks) against iterations and seconds
 
 Re-running the same command reuses finished runs (same resolved config, eval.json present),
 so an interrupted arena continues where it stopped. The report is made from the files.
@@ -33,11 +33,11 @@ from pathlib import Path
 
 from gankit import config as config_mod
 from gankit.errors import ConfigError
+from gankit.metrics.modes import quality
 from gankit.provenance import command, machine
-# What the table shows, in order, and which way is better (True = lower).
-TABLE_METRICS = {"fid": True, "kid": True, "precision": False, "recall": False, "coverage": False,
-                 "class_coverage": False}
-RANK_BY = "fid"
+
+# What a table shows and how configurations rank depend on the dataset (gankit/metrics/modes.py):
+# FID for images; modes captured, then the mode histogram's KL, for the mode-collapse benchmarks.
 UNBOUNDED_STEPS = 10**9  # under --time-budget the clock, not train.steps, ends a run
 
 
@@ -103,12 +103,12 @@ def evaluate_run(run_dir: Path, dataset: str, n: int, data_dir=None) -> dict:
     return {k: v for k, v in result.items() if isinstance(v, (int, float)) and not isinstance(v, bool)}
 
 
-def fid_curve(run_dir: Path) -> list[dict]:
-    """``{step, elapsed_s, fid}`` from the periodic-evaluation rows of metrics.jsonl."""
+def quality_curve(run_dir: Path, key: str) -> list[dict]:
+    """``{step, elapsed_s, <key>}`` from the periodic-evaluation rows of metrics.jsonl."""
     from gankit.runs import read_metrics
 
-    return [{"step": r["step"], "elapsed_s": r.get("elapsed_s"), "fid": r["fid"]}
-            for r in read_metrics(Path(run_dir) / "metrics.jsonl") if isinstance(r.get("fid"), (int, float))]
+    return [{"step": r["step"], "elapsed_s": r.get("elapsed_s"), key: r[key]}
+            for r in read_metrics(Path(run_dir) / "metrics.jsonl") if isinstance(r.get(key), (int, float))]
 
 
 def _finished(run_dir: Path, cfg) -> dict | None:
@@ -131,11 +131,12 @@ def run_one(entry: Entry, seed: int, cfg, run_dir: Path, time_budget, eval_n: in
         shutil.rmtree(run_dir)  # a half-finished or differently configured run: start clean
     result = train(cfg, run_dir, time_budget=time_budget, progress=progress, data_dir=data_dir)
     metrics = evaluate_run(run_dir, cfg.data.dataset, eval_n, data_dir)
-    curve = fid_curve(run_dir)
+    key = quality(cfg.data.dataset).headline
+    curve = quality_curve(run_dir, key)
     if not curve or curve[-1]["step"] != result.step:
-        curve.append({"step": result.step, "elapsed_s": round(result.elapsed_s, 3), "fid": metrics.get("fid")})
+        curve.append({"step": result.step, "elapsed_s": round(result.elapsed_s, 3), key: metrics.get(key)})
     row = {"seed": seed, "run_dir": str(run_dir), "steps": result.step, "elapsed_s": round(result.elapsed_s, 2),
-           "stopped_by": result.stopped_by, "metrics": metrics, "fid_curve": curve}
+           "stopped_by": result.stopped_by, "metrics": metrics, f"{key}_curve": curve}  # fid_curve for images
     (run_dir / "arena_run.json").write_text(json.dumps(row, indent=1) + "\n")
     return row
 
@@ -181,7 +182,7 @@ def run_arena(configs: list[str], out: str | Path, *, dataset: str | None = None
     out.mkdir(parents=True, exist_ok=True)
     budget = {"steps": steps} if steps is not None else {"time_budget_s": time_budget}
     doc = {"dataset": plan[0][2].data.dataset, "seeds": seeds, "budget": budget, "eval_n": eval_n,
-           "eval_every": every, "set": list(extra), "rank_by": RANK_BY,
+           "eval_every": every, "set": list(extra), "rank_by": [k for k, _ in quality(plan[0][2].data.dataset).rank],
            "machine": machine(), "command": command(), "configs": []}
     by_label: dict[str, dict] = {}
     for i, (entry, seed, cfg) in enumerate(plan, 1):
@@ -208,11 +209,10 @@ def _active(cfg) -> list[str]:
 
 
 def rank(doc: dict) -> list[str]:
-    """Labels from best to worst mean FID (configs without a FID last)."""
-    def key(c):
-        s = c.get("summary", {}).get(RANK_BY)
-        return (s is None, s["mean"] if s else 0.0)
-    return [c["label"] for c in sorted(doc["configs"], key=key)]
+    """Labels from best to worst by the dataset's quality (mean FID; mean modes, then KL, for the
+    mode-collapse benchmarks); configurations without the metric last."""
+    q = quality(doc["dataset"])
+    return [c["label"] for c in sorted(doc["configs"], key=lambda c: q.sort_key(c.get("summary", {})))]
 
 
 def _write_json(doc: dict, path: Path) -> None:
@@ -233,9 +233,10 @@ def _cell(summary: dict, key: str, digits: int) -> str:
 
 def table(doc: dict) -> str:
     """The ranked markdown table: mean ± sd over seeds."""
-    present = [k for k in TABLE_METRICS if any(k in c.get("summary", {}) for c in doc["configs"])]
-    digits = {"fid": 1, "kid": 2}
-    head = ["#", "configuration"] + [f"{k} {'↓' if TABLE_METRICS[k] else '↑'}" for k in present] + ["steps", "seconds"]
+    shown = quality(doc["dataset"]).table
+    present = [k for k in shown if any(k in c.get("summary", {}) for c in doc["configs"])]
+    digits = {"fid": 1, "kid": 2, "modes_captured": 1, "high_quality_pct": 1}
+    head = ["#", "configuration"] + [f"{k} {'↓' if shown[k] else '↑'}" for k in present] + ["steps", "seconds"]
     lines = ["| " + " | ".join(head) + " |", "|" + "---|" * len(head)]
     configs = {c["label"]: c for c in doc["configs"]}
     for i, label in enumerate(rank(doc), 1):
@@ -255,9 +256,11 @@ def _plt():
     return plt
 
 
-def plot_fid_curves(doc: dict, path: Path) -> Path:
-    """FID against iterations and against training seconds: thin line per seed, thick mean."""
+def plot_curves(doc: dict, path: Path) -> Path:
+    """The headline metric (FID, or modes captured) against iterations and against training
+    seconds: one line per seed, seed 0 thick."""
     plt = _plt()
+    key = quality(doc["dataset"]).headline
     rows = math.ceil(len(doc["configs"]) / 2)
     fig, axes = plt.subplots(1, 2, figsize=(12, 4.2 + 0.22 * rows), layout="constrained")
     colors = plt.rcParams["axes.prop_cycle"].by_key()["color"]
@@ -266,7 +269,8 @@ def plot_fid_curves(doc: dict, path: Path) -> Path:
         color, style = colors[i % len(colors)], styles[(i // len(colors)) % len(styles)]
         for ax, x in zip(axes, ("step", "elapsed_s")):
             for j, r in enumerate(c["runs"]):
-                pts = [(p[x], p["fid"]) for p in r["fid_curve"] if p.get(x) is not None and p.get("fid") is not None]
+                curve = r.get(f"{key}_curve", [])
+                pts = [(p[x], p[key]) for p in curve if p.get(x) is not None and p.get(key) is not None]
                 if pts:
                     xs, ys = zip(*pts)
                     ax.plot(xs, ys, color=color, ls=style, lw=1.8 if j == 0 else 0.8, alpha=1 if j == 0 else 0.45,
@@ -274,11 +278,12 @@ def plot_fid_curves(doc: dict, path: Path) -> Path:
     axes[0].set_xlabel("iteration")
     axes[1].set_xlabel("training seconds (wall clock, includes periodic evaluation)")
     for ax in axes:
-        ax.set_ylabel("FID (classifier features)")
-        ax.set_yscale("log")
+        ax.set_ylabel("FID (classifier features)" if key == "fid" else key.replace("_", " "))
+        if key == "fid":
+            ax.set_yscale("log")
         ax.grid(alpha=0.3, which="both")
     fig.legend(loc="outside lower center", ncol=2, fontsize=7, frameon=False)
-    fig.suptitle(f"FID during training on {doc['dataset']} ({doc['seeds']} seed(s); thick line = seed 0)")
+    fig.suptitle(f"{key} during training on {doc['dataset']} ({doc['seeds']} seed(s); thick line = seed 0)")
     fig.savefig(path, dpi=110)
     plt.close(fig)
     return path
@@ -300,8 +305,9 @@ def plot_grids(doc: dict, out: Path) -> Path:
         img = out / "grids" / f"{configs[label]['slug']}.png"
         if img.is_file():
             ax.imshow(Image.open(img), cmap="gray", vmin=0, vmax=255)
-        fid = configs[label].get("summary", {}).get("fid")
-        title = "\n".join(_wrap(f"{i}. {label}", 34)) + (f"\nFID {fid['mean']:.1f}" if fid else "")
+        key = quality(doc["dataset"]).headline
+        best = configs[label].get("summary", {}).get(key)
+        title = "\n".join(_wrap(f"{i}. {label}", 34)) + (f"\n{key} {best['mean']:.1f}" if best else "")
         ax.set_title(title, fontsize=8)
     path = out / "grids.png"
     fig.savefig(path, dpi=100)
@@ -322,14 +328,15 @@ def write_report(out: str | Path) -> Path:
         first = Path(c["runs"][0]["run_dir"]) / "final.png" if c["runs"] else None
         if first and first.is_file():
             shutil.copyfile(first, out / "grids" / f"{c['slug']}.png")
-    plot_fid_curves(doc, out / "fid_curves.png")
+    plot_curves(doc, out / "fid_curves.png")
     plot_grids(doc, out)
-    budget = doc["budget"]
+    budget, q = doc["budget"], quality(doc["dataset"])
     what = (f"{budget['steps']} iterations" if "steps" in budget else f"{budget['time_budget_s']:g} s of training")
     lines = [f"# Arena on {doc['dataset']}", "",
              f"Budget per run: {what}; {doc['seeds']} seed(s) per configuration; metrics on "
-             f"{doc['eval_n']} generated samples against as many test images; FID tracked every "
-             f"{doc['eval_every']} iterations. Ranked by mean {RANK_BY}; ± is the sd over seeds."
+             f"{doc['eval_n']} generated samples; {q.headline} tracked every {doc['eval_every']} iterations. "
+             f"Ranked by {', then '.join(f'{chr(8595) if lower else chr(8593)} mean {k}' for k, lower in q.rank)}; "
+             f"± is the sd over seeds."
              + (f" Every configuration also had `{' '.join(doc['set'])}`." if doc.get("set") else ""), "",
              table(doc), "", "![grids](grids.png)", "", "![FID during training](fid_curves.png)", ""]
     path = out / "arena.md"

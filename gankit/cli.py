@@ -308,6 +308,7 @@ def _add_arena(sub):
 
 def cmd_arena(args) -> int:
     from gankit.arena import rank, run_arena
+    from gankit.metrics.modes import quality
 
     if args.steps is None and args.time_budget is None:
         args.time_budget = 60.0
@@ -319,9 +320,10 @@ def cmd_arena(args) -> int:
                     data_dir=args.data_dir, progress=args.progress,
                     extra=args.overrides)
     configs = {c["label"]: c for c in doc["configs"]}
+    key = quality(doc["dataset"]).headline
     for i, label in enumerate(rank(doc), 1):
-        fid = configs[label]["summary"].get("fid")
-        print(f"{i}. {label}: FID {fid['mean']:.2f} ± {fid['sd']:.2f}" if fid else f"{i}. {label}: no FID")
+        v = configs[label]["summary"].get(key)
+        print(f"{i}. {label}: {key} {v['mean']:.2f} ± {v['sd']:.2f}" if v else f"{i}. {label}: no {key}")
     print(f"report {args.out}/arena.md, results {args.out}/arena.json")
     return 0
 

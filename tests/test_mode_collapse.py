@@ -290,3 +290,32 @@ def test_compiled_and_eager_agree_with_packing_and_unrolling(extra):
     for a, b in zip(rows[False], rows[True]):
         for k in a:
             assert a[k] == pytest.approx(b[k], rel=1e-4, abs=1e-5), k
+
+
+def test_arena_ranks_mode_benchmarks_by_modes_then_kl(tmp_path):
+    """On ring8 the arena scores runs by modes (no feature network), tracks them during
+    training and ranks by modes captured, then reverse KL."""
+    from gankit.arena import rank, run_arena
+
+    small = "model.g_hidden=[32],model.d_hidden=[32],train.batch_size=20"
+    doc = run_arena([f"ring8:{small}", f"ring8:{small},model.pack=2"], tmp_path / "arena", seeds=1, steps=40,
+                    eval_every=20, extra=["train.compile=false"], log=lambda *a: None)
+    assert doc["rank_by"] == ["modes_captured", "reverse_kl"]
+    for c in doc["configs"]:
+        (r,) = c["runs"]
+        assert {"modes_captured", "high_quality_pct"} <= r["metrics"].keys() and "fid" not in r["metrics"]
+        assert [p["step"] for p in r["modes_captured_curve"]] == [20, 40]
+    best, worst = (next(c for c in doc["configs"] if c["label"] == label) for label in rank(doc))
+    assert best["summary"]["modes_captured"]["mean"] >= worst["summary"]["modes_captured"]["mean"]
+    assert "modes_captured" in (tmp_path / "arena" / "arena.md").read_text()
+
+
+def test_training_evaluation_on_a_mode_benchmark_keeps_the_best_by_modes(tmp_path):
+    from gankit.runs import read_metrics
+
+    run_dir = tmp_path / "ring"
+    assert main(["train", "ring8", "--run-dir", str(run_dir), "--steps", "40", "--no-progress",
+                 "--set", "model.g_hidden=[32]", "--set", "model.d_hidden=[32]", "--set", "train.batch_size=20",
+                 "--set", "eval.every=20", "--set", "eval.n=500"]) == 0
+    rows = [r for r in read_metrics(run_dir / "metrics.jsonl") if "modes_captured" in r]
+    assert [r["step"] for r in rows] == [20, 40] and (run_dir / "checkpoints" / "best.pt").is_file()

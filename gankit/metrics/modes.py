@@ -71,3 +71,40 @@ def uniform_kl_floor(n: int, k: int) -> float:
     """E[KL(empirical || uniform)] for n samples from the uniform distribution over k modes,
     to first order (k - 1) / (2n): what a perfect generator scores at this sample size."""
     return (k - 1) / (2 * n) if n else math.inf
+
+
+# ---------------------------------------------------------------------------- ranking runs
+
+
+class Quality:
+    """How runs on one dataset are compared: the metrics that rank them, best first, and the
+    columns a table shows (True = lower is better). FID for images; modes, then KL, for the
+    mode-collapse benchmarks."""
+
+    def __init__(self, rank: tuple[tuple[str, bool], ...], table: dict[str, bool]):
+        self.rank, self.table = rank, table
+
+    @property
+    def headline(self) -> str:
+        return self.rank[0][0]
+
+    def sort_key(self, values: dict) -> tuple:
+        """Smaller is better; a missing or undefined metric sorts last."""
+        key = []
+        for name, lower in self.rank:
+            v = values.get(name)
+            v = v.get("mean") if isinstance(v, dict) else v
+            key.append((v is None, (v if lower else -v) if v is not None else 0.0))
+        return tuple(key)
+
+
+IMAGE_QUALITY = Quality((("fid", True),), {"fid": True, "kid": True, "precision": False, "recall": False,
+                                          "coverage": False, "class_coverage": False})
+MIXTURE_QUALITY = Quality((("modes_captured", False), ("reverse_kl", True)),
+                          {"modes_captured": False, "high_quality_pct": False, "reverse_kl": True})
+STACKED_QUALITY = Quality((("modes_captured", False), ("kl", True)), {"modes_captured": False, "kl": True})
+
+
+def quality(dataset: str) -> Quality:
+    return {"ring8": MIXTURE_QUALITY, "grid25": MIXTURE_QUALITY, "stacked-mnist": STACKED_QUALITY}.get(
+        dataset, IMAGE_QUALITY)
