@@ -62,7 +62,7 @@ class HealthMonitor:
         finally:
             self.G.train(was_training)
         out = {"diversity": round(float(diversity(fake)) / self.real_spread, 6)}
-        if self.classify is not None and self.num_classes:
+        if self.classify is not None and self.num_classes:  # classes, or a mixture's modes
             found = torch.unique(self.classify(fake)).numel()
             out["classes_found"] = round(found / self.num_classes, 6)
         return out

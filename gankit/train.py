@@ -244,4 +244,8 @@ def _health_monitor(cfg: Config, G, latents, data, device, d_probabilities: bool
     n = min(64, len(data))
     z, y = latents.fixed(n, cfg.train.seed + HEALTH_SEED, device)
     real = data.kind.to_model(data.samples[:n], cfg.data.range).to(device)
-    return HealthMonitor(G, real, z, y, num_classes=latents.num_classes, d_probabilities=d_probabilities)
+    # A mixture knows which mode a sample falls in: the monitor's class coverage is then the
+    # share of modes its fixed samples reach (ground truth, no classifier).
+    modes_of = getattr(data, "modes_of", None)
+    return HealthMonitor(G, real, z, y, classify=modes_of, num_classes=len(data.modes) if modes_of else 0,
+                         d_probabilities=d_probabilities)

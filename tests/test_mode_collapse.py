@@ -319,3 +319,27 @@ def test_training_evaluation_on_a_mode_benchmark_keeps_the_best_by_modes(tmp_pat
                  "--set", "eval.every=20", "--set", "eval.n=500"]) == 0
     rows = [r for r in read_metrics(run_dir / "metrics.jsonl") if "modes_captured" in r]
     assert [r["step"] for r in rows] == [20, 40] and (run_dir / "checkpoints" / "best.pt").is_file()
+
+
+def test_the_health_monitor_warns_when_ring_modes_are_lost_and_not_before():
+    """Checked against the ground truth: a generator holding all 8 modes raises no warning, one
+    that drops to 2 of them does (the monitor's coverage is the share of modes reached)."""
+    from gankit.health import HealthMonitor
+
+    class Fixed(nn.Module):  # a "generator" whose samples we choose: mode k for z in its slice
+        def __init__(self):
+            super().__init__()
+            self.modes = list(range(8))
+
+        def forward(self, z, y=None):
+            idx = torch.tensor(self.modes).repeat(len(z) // len(self.modes) + 1)[:len(z)]
+            return RING.modes[idx] + 0.005 * torch.randn(len(z), 2, generator=torch.Generator().manual_seed(0))
+
+    G = Fixed()
+    monitor = HealthMonitor(G, RING.points[:64], torch.zeros(64, 2), classify=RING.modes_of, num_classes=8)
+    for step in range(5):
+        assert monitor.update({"step": step, **monitor.sample_stats()}) == []
+    assert monitor.sample_stats()["classes_found"] == 1.0
+    G.modes = [0, 4]  # opposite modes: the spread stays ring-like, only the modes say it collapsed
+    warnings = monitor.update({"step": 6, **monitor.sample_stats()})
+    assert any("cover only 25% of the classes" in w for w in warnings)
