@@ -170,3 +170,11 @@ def test_folder_dataset_reads_classes_and_skips_bad_files(tmp_path):
     empty.mkdir()
     with pytest.raises(DataError, match="no images"):
         load_dataset("folder", data_dir=empty)
+
+
+def test_an_empty_xdg_cache_home_means_the_default(monkeypatch, tmp_path):
+    from gankit.data import sources
+
+    monkeypatch.setenv("HOME", str(tmp_path))
+    monkeypatch.setenv("XDG_CACHE_HOME", "")
+    assert sources.cache_root() == tmp_path / ".cache" / "gankit"

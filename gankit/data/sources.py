@@ -92,7 +92,8 @@ CATALOGUES = {
 
 
 def cache_root() -> Path:
-    return Path(os.environ.get("XDG_CACHE_HOME", Path.home() / ".cache")) / "gankit"
+    # The XDG spec: an empty XDG_CACHE_HOME means unset (a relative "gankit" folder would land in the cwd).
+    return Path(os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache") / "gankit"
 
 
 def search_dirs(cat: Catalogue, data_dir: str | Path | None) -> list[Path]:

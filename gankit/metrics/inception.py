@@ -22,7 +22,7 @@ KNOWN_FILES = ("weights-inception-2015-12-05-6726825d.pth", "pt_inception-2015-1
 
 
 def hub_checkpoints() -> Path:
-    torch_home = os.environ.get("TORCH_HOME") or Path(os.environ.get("XDG_CACHE_HOME", Path.home() / ".cache")) / "torch"
+    torch_home = os.environ.get("TORCH_HOME") or Path(os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache") / "torch"
     return Path(torch_home) / "hub" / "checkpoints"
 
 
