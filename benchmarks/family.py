@@ -90,6 +90,7 @@ def main(argv=None) -> int:
     ap.add_argument("--n", type=int, default=10000, help="samples scored per preset")
     ap.add_argument("--steps", type=int, help="override every preset's budget (a quick check of the script)")
     ap.add_argument("--jobs", type=int, default=2, help="presets trained side by side, one core each")
+    ap.add_argument("--cores", help="comma-separated cores to pin the jobs to (default: 0, 1, ...)")
     ap.add_argument("--runs", default="runs/family", help="where the run folders go")
     ap.add_argument("--data-dir")
     ap.add_argument("--grids", help="copy each final.png here as PRESET-DATASET.png")
@@ -97,7 +98,8 @@ def main(argv=None) -> int:
     args = ap.parse_args(argv)
     presets = [p.strip() for p in args.presets.split(",") if p.strip()]
     cores = Queue()
-    for c in range(args.jobs):
+    chosen = [int(c) for c in args.cores.split(",")] if args.cores else list(range(args.jobs))
+    for c in chosen[:args.jobs]:
         cores.put(c if args.jobs <= (os.cpu_count() or 1) else None)
 
     def job(preset):
