@@ -35,7 +35,8 @@ class Step:
     def __init__(self, cfg: Config, gan: GAN, batches: BatchSampler, update, G=None, D=None, *,
                  mode: str = "eager", precision: str = "fp32", threads: int = 0):
         self.cfg, self.gan, self.batches, self.update = cfg, gan, batches, update
-        self.G, self.D = G or gan.G, D or gan.D
+        self.G = G if G is not None else gan.G
+        self.D = D if D is not None else gan.D
         self.mode, self.precision, self.threads = mode, precision, threads
         self.gen = batches.gen  # one stream for data, latents and the tricks' draws
         self.objective, self.latents = gan.objective, gan.latents
