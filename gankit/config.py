@@ -30,6 +30,7 @@ class DataConfig:
     image_size: int = 28  # folder dataset: images are resized to this square size
     channels: int = 1  # folder dataset: 1 = grayscale, 3 = RGB
     strict: bool = False  # folder dataset: fail on an unreadable image instead of counting and skipping it
+    limit: int = 0  # train on a fixed, class-stratified subset of this many samples (the small-data case); 0 = all
 
 
 @dataclass
@@ -148,6 +149,7 @@ class TricksConfig:
     noisy_labels: float = 0.0  # width w of uniform target jitter: real in [t-w, t], fake in [t, t+w]
     instance_noise: float = 0.0  # sigma0 of Gaussian noise added to every image D sees
     instance_noise_anneal_steps: int = 0  # sigma falls linearly to 0 over this many iterations; 0 = constant
+    diffaugment: str | list[str] = ""  # DiffAugment policies on every image D sees: color, translation, cutout
     d_noise_layers: float = 0.0  # sigma of Gaussian noise before every layer inside D (training only)
     minibatch_discrimination: int | list[int] = 0  # [B, C] kernels x dims (Salimans et al. 2016), 0 = off
     minibatch_stddev: bool = False  # append the batch's feature stddev to D's head (Karras et al. 2018)
@@ -402,6 +404,7 @@ RULES: list[tuple[str, Any, str]] = [
     ("train.max_rollbacks", lambda v: v >= 0, "0 or more"),
     ("train.precision", lambda v: v in ("fp32", "bf16", "auto"), "'fp32', 'bf16' or 'auto'"),
     ("train.threads", lambda v: v >= 0, "0 (auto) or more"),
+    ("data.limit", lambda v: v >= 0, "0 (all) or more"),
     ("train.unroll_steps", lambda v: 0 <= v <= 50, "between 0 and 50"),
     ("eval.every", lambda v: v >= 0, "0 (off) or more"),
     ("eval.n", lambda v: 100 <= v <= 50000, "between 100 and 50000"),
@@ -432,6 +435,7 @@ def get_key(cfg: Config, dotted: str) -> Any:
 
 
 def validate(cfg: Config) -> None:
+    from gankit import augment
     from gankit.data import DATASETS, dataset_kind
     from gankit.losses import LOSSES
     from gankit.models import MODELS
@@ -466,6 +470,8 @@ def validate(cfg: Config) -> None:
     if cfg.data.range not in kind.ranges:
         raise ConfigError(f"data.range: {cfg.data.range!r} does not fit {cfg.data.dataset}, whose samples are {kind.name} "
                           f"(use {' or '.join(repr(r) for r in kind.ranges)}, e.g. --set data.range={kind.ranges[0]})")
+    if augment.policies_of(cfg.tricks.diffaugment) and kind.name != "images":
+        raise ConfigError(f"tricks.diffaugment transforms images, and {cfg.data.dataset}'s samples are {kind.name}")
     if cfg.model.d_maxout and cfg.model.name != "mlp":
         raise ConfigError(f"model.d_maxout: maxout layers are an mlp discriminator's (model.name is {cfg.model.name!r})")
     if cfg.model.pack > 1:

@@ -76,8 +76,8 @@ class Step:
         """
         with torch.no_grad():
             fake = self.G(z, y_fake)
-        real = self.tricks.d_input(real, draws.get("noise_real"), real=True)  # instance noise
-        fake = self.tricks.d_input(fake, draws.get("noise_fake"))
+        real = self.tricks.d_input(real, draws, "real", r1=True)  # augmentation, instance noise
+        fake = self.tricks.d_input(fake, draws, "fake")
         real_out, fake_out = self.D(real, y_real), self.D(fake, y_fake)
         loss = self.objective.d_loss(real_out, fake_out, **self.tricks.targets(draws))
         extra = {**self.objective.d_extra(self.gan.D, real, fake, y_real, y_fake, draws),  # penalty, class loss
@@ -93,11 +93,11 @@ class Step:
         D = (unrolled_discriminator(self.gan.D, self.gan.opt_d, self.objective, self.G, unroll) if unroll
              else self.gan.D)
         fake = self.G(z, y)
-        fake_out = D(self.tricks.d_input(fake, draws.get("noise_fake")), y)
+        fake_out = D(self.tricks.d_input(fake, draws, "fake"), y)
         real_out = None
         if real is not None:  # relativistic losses: D's view of real data, a constant for G
             with torch.no_grad():
-                real_out = D(self.tricks.d_input(real, draws.get("noise_real")), y_real)
+                real_out = D(self.tricks.d_input(real, draws, "real"), y_real)
         loss = self.objective.g_loss(fake_out, real_out)
         extra = {**self.objective.g_extra(self.gan.D, fake, y),  # e.g. pulling-away term, class loss
                  **self.tricks.g_terms(fake, z)}  # mode seeking

@@ -24,6 +24,7 @@ from gankit import distributed
 from gankit.checkpoint import CheckpointDir, restore_training_state, save_checkpoint, training_state
 from gankit.config import Config
 from gankit.data import load_dataset
+from gankit.data.subset import limited
 from gankit.divergence import Diverged, DivergenceError, LRScale, check_row, check_training, scale_lr
 from gankit.ema import EMA
 from gankit.errors import ConfigError
@@ -69,6 +70,7 @@ def train(cfg: Config, run_dir: str | Path, *, resume: bool = False, time_budget
     data = load_dataset(cfg.data.dataset, "train", data_dir or cfg.data.data_dir,
                         image_size=cfg.data.image_size, channels=cfg.data.channels, strict=cfg.data.strict,
                         seed=cfg.train.seed)  # datasets drawn at random (ring8, stacked-mnist) follow the run's seed
+    data = limited(data, cfg.data.limit)  # data.limit: the same small subset for every seed
     gan = build_gan(cfg, data.shape, data.num_classes, device)
     G, latents = gan.G, gan.latents
     step_fn = build_step(cfg, gan, data, device)  # compiles on its first call, after any resume below

@@ -4,8 +4,8 @@ Two places apply them, so a reader can see everything a run changes:
 
 * ``wrap_discriminator(cfg, D)`` - tricks that change D itself (noise layers, minibatch
   features), applied once after the models are built, before the optimisers;
-* ``Tricks`` - the per-iteration hooks the step calls: instance noise on D's inputs, BCE
-  targets, R1, the mode-seeking term.
+* ``Tricks`` - the per-iteration hooks the step calls: DiffAugment and instance noise on
+  D's inputs, BCE targets, R1, the mode-seeking term.
 
 Gradient clipping (``tricks.g_clip`` / ``d_clip``) is part of each update (gankit/update.py),
 and the EMA of G (``tricks.ema``) is kept by the training loop (gankit/ema.py).
@@ -18,6 +18,7 @@ import dataclasses
 import torch
 from torch import nn
 
+from gankit import augment
 from gankit.config import Config, TricksConfig
 from gankit.errors import ConfigError
 from gankit.penalties import r1_of
@@ -229,15 +230,16 @@ class Tricks:
 
     def __init__(self, cfg: Config, objective, gen: torch.Generator | None = None):
         self.t, self.gen = cfg.tricks, gen
+        self.augment = augment.policies_of(self.t.diffaugment)
         self.labels = label_tricks_on(self.t)
         if self.labels and not objective.soft_targets:
             raise ConfigError(f"tricks.label_smoothing/fake_label/label_flip/noisy_labels change BCE targets; "
                               f"loss '{cfg.loss.name}' has none (use nonsaturating or minimax, or turn them off)")
 
-    # -- D step
     # Random draws happen in ``d_draws`` / ``g_draws``, eagerly and before the update, and
     # enter the loss as tensors: the compiled update (gankit/fast) cannot trace a seeded
     # ``torch.Generator``, and a sigma that changes every step would recompile the graph.
+    # What D sees of a batch (``d_input``) is named by its side, 'real' or 'fake'.
     def _noise(self, shape, device, iteration: int) -> torch.Tensor | None:
         """sigma * N(0, 1) of ``shape``, or None when instance noise is off (or annealed away)."""
         sigma = instance_noise_sigma(self.t.instance_noise, self.t.instance_noise_anneal_steps, iteration)
@@ -245,33 +247,42 @@ class Tricks:
             return None
         return sigma * torch.randn(tuple(shape), generator=self.gen, device=device)
 
+    def _input_draws(self, side: str, shape, device, iteration: int) -> dict[str, torch.Tensor]:
+        """The random inputs of what D sees of one batch: its augmentation, then its instance noise."""
+        draws = {f"aug_{side}.{k}": v for k, v in augment.draw(self.augment, shape, self.gen, device).items()}
+        noise = self._noise(shape, device, iteration)
+        return draws | ({f"noise_{side}": noise} if noise is not None else {})
+
     def d_draws(self, real: torch.Tensor, iteration: int) -> dict[str, torch.Tensor]:
-        """This D update's random inputs: instance noise for the real and the fake batch, then
-        soft/flipped BCE targets (only those whose trick is on)."""
-        draws = {}
-        noise_real = self._noise(real.shape, real.device, iteration)
-        if noise_real is not None:
-            draws["noise_real"], draws["noise_fake"] = noise_real, self._noise(real.shape, real.device, iteration)
+        """This D update's random inputs: augmentation and instance noise for the real and the fake
+        batch, then soft/flipped BCE targets (only those whose trick is on)."""
+        draws = {**self._input_draws("real", real.shape, real.device, iteration),
+                 **self._input_draws("fake", real.shape, real.device, iteration)}
         if self.labels:
             draws["real_target"], draws["fake_target"] = bce_targets(real.shape[0], self.t, self.gen, real.device)
         return draws
 
     def g_draws(self, shape, device, iteration: int, real: bool = False) -> dict[str, torch.Tensor]:
-        """The G update's random inputs: instance noise for the fake batch D scores, and for the
-        real batch when G's loss reads D on real data (``real``)."""
-        noise = self._noise(shape, device, iteration)
-        if noise is None:
-            return {}
-        return {"noise_fake": noise} | ({"noise_real": self._noise(shape, device, iteration)} if real else {})
+        """The G update's random inputs: augmentation and instance noise for the fake batch D
+        scores, and for the real batch when G's loss reads D on real data (``real``)."""
+        draws = self._input_draws("fake", shape, device, iteration)
+        return draws | (self._input_draws("real", shape, device, iteration) if real else {})
 
-    def d_input(self, x: torch.Tensor, noise: torch.Tensor | None = None, real: bool = False) -> torch.Tensor:
-        """What D sees: the image plus its instance noise (``noise`` from the draws; None = off).
+    def d_input(self, x: torch.Tensor, draws: dict, side: str, r1: bool = False) -> torch.Tensor:
+        """What D sees of a ``side`` ('real' or 'fake') batch: the image augmented (DiffAugment),
+        plus its instance noise, as drawn in ``draws`` (nothing drawn = unchanged).
 
-        With R1 on, a real batch comes back requiring grad, for the penalty's grad_x D(x).
+        ``r1``: with R1 on, the batch comes back requiring grad, for the penalty's grad_x D(x)
+        (taken at the image D sees).
         """
+        prefix = f"aug_{side}."
+        params = {k[len(prefix):]: v for k, v in draws.items() if k.startswith(prefix)}
+        if params:
+            x = augment.apply(x, params)
+        noise = draws.get(f"noise_{side}")
         if noise is not None:
             x = x + noise
-        return x.detach().requires_grad_(True) if real and self.t.r1 > 0 else x
+        return x.detach().requires_grad_(True) if r1 and self.t.r1 > 0 else x
 
     @staticmethod
     def targets(draws: dict) -> dict:

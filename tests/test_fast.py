@@ -212,9 +212,10 @@ def test_the_float_pool_and_per_batch_conversion_draw_identical_batches(data_ran
 @pytest.mark.parametrize("tricks", [
     ["tricks.instance_noise=0.5", "tricks.instance_noise_anneal_steps=4"],  # anneals to 0 within the run
     ["tricks.label_smoothing=0.9", "tricks.label_flip=0.1", "tricks.noisy_labels=0.05"],
+    ["tricks.diffaugment=color,translation,cutout"],
 ])
 def test_tricks_with_random_draws_stay_compiled_and_match_eager(tricks):
-    """Instance noise and label tricks draw their randomness before the update, so the update
+    """Instance noise, label tricks and DiffAugment draw their randomness before the update, so the update
     still compiles (a seeded generator inside the graph used to force the eager fallback)
     and both paths see the same random numbers."""
     fast = build(overrides=tricks)

@@ -111,7 +111,7 @@ def test_instance_noise_has_the_configured_sigma_at_step_t():
         if sigma is None:
             assert draws == {} and step.tricks.g_draws(x.shape, x.device, iteration) == {}
             continue
-        assert step.tricks.d_input(x, draws["noise_real"]).std().item() == pytest.approx(sigma, rel=0.02)
+        assert step.tricks.d_input(x, draws, "real").std().item() == pytest.approx(sigma, rel=0.02)
         g_draws = step.tricks.g_draws(x.shape, x.device, iteration, real=True)
         assert g_draws["noise_fake"].std().item() == pytest.approx(sigma, rel=0.02)
         assert g_draws["noise_real"].std().item() == pytest.approx(sigma, rel=0.02)  # relativistic G losses

@@ -1,0 +1,177 @@
+"""DiffAugment (gankit/augment.py) and data.limit (gankit/data/subset.py).
+
+The transforms are checked against the paper's own code (DiffAugment_pytorch.py, Zhao et
+al. 2020) given the same random draws, and in a training step: what D sees in both
+updates, and that G's gradient passes through them.
+"""
+import pytest
+import torch
+import torch.nn.functional as F
+
+from gankit import augment
+from gankit import config as C
+from gankit.data import ImageSet
+from gankit.data.idx import DataError
+from gankit.data.subset import limited
+from gankit.errors import ConfigError
+
+from steps import make_step
+
+SHAPE = (1, 8, 8)
+
+
+def tiny(*overrides):
+    return C.load_preset("vanilla", ["model.g_hidden=[32]", "model.d_hidden=[32]", "model.z_dim=8",
+                                     "train.batch_size=16", "train.precision=fp32", *overrides])
+
+
+def paper_translation(x, tx, ty):
+    """rand_translation from the paper's code, its randint draws replaced by ``tx``, ``ty`` [N]."""
+    translation_x, translation_y = tx.view(-1, 1, 1), ty.view(-1, 1, 1)
+    grid_batch, grid_x, grid_y = torch.meshgrid(torch.arange(x.size(0)), torch.arange(x.size(2)),
+                                                torch.arange(x.size(3)), indexing="ij")
+    grid_x = torch.clamp(grid_x + translation_x + 1, 0, x.size(2) + 1)
+    grid_y = torch.clamp(grid_y + translation_y + 1, 0, x.size(3) + 1)
+    x_pad = F.pad(x, [1, 1, 1, 1, 0, 0, 0, 0])
+    return x_pad.permute(0, 2, 3, 1).contiguous()[grid_batch, grid_x, grid_y].permute(0, 3, 1, 2)
+
+
+def paper_cutout(x, ox, oy, ratio=0.5):
+    """rand_cutout from the paper's code, its offsets given."""
+    cutout_size = int(x.size(2) * ratio + 0.5), int(x.size(3) * ratio + 0.5)
+    offset_x, offset_y = ox.view(-1, 1, 1), oy.view(-1, 1, 1)
+    grid_batch, grid_x, grid_y = torch.meshgrid(torch.arange(x.size(0)), torch.arange(cutout_size[0]),
+                                                torch.arange(cutout_size[1]), indexing="ij")
+    grid_x = torch.clamp(grid_x + offset_x - cutout_size[0] // 2, min=0, max=x.size(2) - 1)
+    grid_y = torch.clamp(grid_y + offset_y - cutout_size[1] // 2, min=0, max=x.size(3) - 1)
+    mask = torch.ones(x.size(0), x.size(2), x.size(3), dtype=x.dtype)
+    mask[grid_batch, grid_x, grid_y] = 0
+    return x * mask.unsqueeze(1)
+
+
+@pytest.mark.parametrize("side", [28, 32, 7])
+def test_translation_and_cutout_equal_the_papers_code_for_every_draw(side):
+    gen = torch.Generator().manual_seed(side)
+    x = torch.rand(300, 3, side, side, generator=gen) * 2 - 1
+    p = augment.draw(("translation", "cutout"), x.shape, gen, "cpu")
+    s, c = p["shift"], p["cutout"]
+    assert torch.equal(augment.translate(x, s), paper_translation(x, s[:, 0], s[:, 1]))
+    assert torch.equal(augment.cut_out(x, c), paper_cutout(x, c[:, 0], c[:, 1]))
+    limit = int(side * 0.125 + 0.5)  # shifts up to 1/8 of the side, both ways, all of them drawn
+    assert set(s.flatten().tolist()) == set(range(-limit, limit + 1))
+
+
+def test_translation_moves_the_picture_and_fills_with_zero():
+    x = torch.arange(16.0).view(1, 1, 4, 4) + 1
+    down_right = augment.translate(x, torch.tensor([[-1, -1]]))  # reads (r - 1, c - 1): content moves down-right
+    assert torch.equal(down_right[0, 0, 1:, 1:], x[0, 0, :3, :3])
+    assert down_right[0, 0, 0].abs().sum() == 0 and down_right[0, 0, :, 0].abs().sum() == 0
+
+
+def test_cutout_zeroes_half_the_side_and_keeps_the_rest():
+    x = torch.ones(1, 1, 8, 8)
+    out = augment.cut_out(x, torch.tensor([[4, 4]]))
+    assert out.sum() == 64 - 16 and out[0, 0, 2:6, 2:6].sum() == 0  # a 4x4 square centred at (4, 4)
+    corner = augment.cut_out(x, torch.tensor([[0, 0]]))
+    assert corner.sum() == 64 - 4 and corner[0, 0, :2, :2].sum() == 0  # clipped at the border
+
+
+def test_colour_follows_the_papers_formulas_and_is_a_pure_shift_on_grey_images():
+    gen = torch.Generator().manual_seed(0)
+    x = torch.rand(50, 3, 8, 8, generator=gen)
+    p = augment.draw(("color",), x.shape, gen, "cpu")
+    b, s, c = p["brightness"], p["saturation"], p["contrast"]
+    assert b.min() >= -0.5 and b.max() < 0.5 and s.min() >= 0 and s.max() < 2 and c.min() >= 0.5 and c.max() < 1.5
+    want = x + b
+    want = (want - want.mean(1, keepdim=True)) * s + want.mean(1, keepdim=True)
+    want = (want - want.mean((1, 2, 3), keepdim=True)) * c + want.mean((1, 2, 3), keepdim=True)
+    assert torch.allclose(augment.apply(x, p), want, atol=1e-6)
+    grey = x[:, :1]  # saturation does nothing to one channel; contrast scales around the image mean
+    out = augment.apply(grey, p)
+    mean = (grey + b).mean((1, 2, 3), keepdim=True)
+    assert torch.allclose(out, (grey + b - mean) * c + mean, atol=1e-6)
+
+
+def test_shapes_and_range_kept_by_the_geometric_policies():
+    x = torch.rand(64, 3, 16, 16) * 2 - 1
+    p = augment.draw(("translation", "cutout"), x.shape, torch.Generator().manual_seed(1), "cpu")
+    out = augment.apply(x, p)
+    assert out.shape == x.shape and out.min() >= -1 and out.max() <= 1
+    assert not torch.equal(out, x)
+
+
+def test_gradients_pass_through_every_policy():
+    gen = torch.Generator().manual_seed(2)
+    x = torch.rand(4, 2, 6, 6, generator=gen, dtype=torch.float64, requires_grad=True)
+    p = augment.draw(augment.POLICIES, x.shape, gen, "cpu")
+    p = {k: v.double() if v.is_floating_point() else v for k, v in p.items()}
+    assert torch.autograd.gradcheck(lambda t: augment.apply(t, p), (x,))
+    # after the geometric policies alone, a pixel's gradient counts how often D's view reads it
+    ones = torch.ones(8, 1, 16, 16, requires_grad=True)
+    geometric = augment.draw(("translation", "cutout"), ones.shape, gen, "cpu")
+    augment.apply(ones, geometric).sum().backward()
+    assert set(ones.grad.unique().tolist()) == {0.0, 1.0}  # each pixel read once, or shifted or cut out
+    assert 0.5 < (ones.grad != 0).float().mean() < 1  # most pixels survive a shift and a quarter cut-out
+
+
+def test_policies_parse_from_a_list_or_a_comma_string_and_reject_unknown_ones():
+    assert augment.policies_of("color, cutout") == ("color", "cutout")
+    assert augment.policies_of(["translation", "translation"]) == ("translation",)
+    assert augment.policies_of("") == ()
+    with pytest.raises(ConfigError, match="unknown policy 'colour'"):
+        augment.policies_of("colour")
+    with pytest.raises(ConfigError, match="unknown policy"):
+        C.load_preset("hinge", ["tricks.diffaugment=[color,blur]"])
+    with pytest.raises(ConfigError, match="transforms images"):
+        C.load_preset("ring8", ["tricks.diffaugment=color"])
+
+
+def test_the_step_augments_real_and_fake_alike_and_g_learns_through_it():
+    cfg = tiny("tricks.diffaugment=color,translation,cutout")
+    step = make_step(cfg, shape=SHAPE)
+    real = torch.rand(16, *SHAPE)
+    draws = step.tricks.d_draws(real, 0)
+    assert {k.split(".")[0] for k in draws} == {"aug_real", "aug_fake"}
+    assert not torch.equal(draws["aug_real.shift"], draws["aug_fake.shift"])  # independent draws per batch
+    assert not torch.equal(step.tricks.d_input(real, draws, "real"), real)
+    g_draws = step.tricks.g_draws(real.shape, real.device, 0)
+    assert {k.split(".")[0] for k in g_draws} == {"aug_fake"}
+    z, y = step.latents.draw(16, step.gen)
+    loss, _ = step.g_loss(z, y, None, None, g_draws)
+    step.gan.G.zero_grad()
+    loss.backward()
+    assert all(p.grad is not None and p.grad.abs().sum() > 0 for p in step.gan.G.parameters() if p.requires_grad)
+
+
+def test_no_policy_draws_nothing_so_runs_without_it_are_unchanged():
+    step = make_step(tiny(), shape=SHAPE)
+    assert step.tricks.d_draws(torch.rand(4, *SHAPE), 0) == {}
+
+
+def labelled(n_per_class):
+    classes = len(n_per_class)
+    labels = torch.arange(classes).repeat_interleave(torch.tensor(n_per_class))
+    images = torch.arange(len(labels), dtype=torch.int64).remainder(256).to(torch.uint8).view(-1, 1, 1, 1)
+    return ImageSet("toy", images.expand(-1, 1, 2, 2).clone(), labels, tuple(map(str, range(classes))))
+
+
+def test_limit_is_stratified_by_class_and_the_same_every_time():
+    data = labelled([600] * 10)
+    small = limited(data, 1000)
+    assert len(small) == 1000 and small.labels.bincount().tolist() == [100] * 10
+    assert torch.equal(limited(data, 1000).images, small.images)
+    uneven = limited(labelled([300, 100, 600]), 100)
+    assert uneven.labels.bincount().tolist() == [30, 10, 60]  # each class keeps its share
+    odd = limited(labelled([5, 5, 5]), 4)
+    assert len(odd) == 4 and sorted(odd.labels.bincount().tolist()) == [1, 1, 2]
+
+
+def test_limit_without_labels_and_its_errors():
+    data = labelled([50])
+    data.labels = None
+    assert len(limited(data, 7)) == 7 and limited(data, 7).labels is None
+    assert limited(data, 0) is data
+    with pytest.raises(DataError, match="more than the 50 samples"):
+        limited(data, 51)
+    with pytest.raises(ConfigError, match="data.limit"):
+        C.load_preset("hinge", ["data.limit=-1"])
