@@ -13,6 +13,9 @@ The three policies are the paper's (its ``DiffAugment_pytorch.py``, same ranges)
 ``translation``  shift by up to 1/8 of the side in x and y, zero-padded
 ``cutout``       a square of half the side set to zero, at a random place
 
+Adaptive augmentation (ADA, gankit/ada.py) applies the same policies to each sample with a
+probability p that it tunes while training.
+
 The random numbers are drawn beforehand (``draw``) from the step's generator and enter
 ``apply`` as tensors, as every other random input of the step does: the compiled update
 cannot trace a seeded generator, and a run stays reproducible from its seed.
@@ -38,24 +41,42 @@ def policies_of(value: str | list[str]) -> tuple[str, ...]:
     return tuple(dict.fromkeys(names))  # in the order given, each once
 
 
-def draw(policies: tuple[str, ...], shape: torch.Size, gen: torch.Generator | None, device) -> dict[str, torch.Tensor]:
-    """The random parameters of one augmented batch of ``shape`` [N, C, H, W]."""
+def draw(policies: tuple[str, ...], shape: torch.Size, gen: torch.Generator | None, device,
+         p: float | None = None) -> dict[str, torch.Tensor]:
+    """The random parameters of one augmented batch of ``shape`` [N, C, H, W].
+
+    ``p`` (adaptive augmentation): each policy is applied to each sample with probability p,
+    the others get the identity's parameters; None = always (DiffAugment), no extra draws.
+    """
     n, _, h, w = shape
     out = {}
 
     def uniform(lo, hi):
         return lo + (hi - lo) * torch.rand(n, 1, 1, 1, generator=gen, device=device)
 
+    def skipped():  # [N] True where this policy is not applied to the sample
+        return torch.rand(n, generator=gen, device=device) >= p if p is not None else None
+
     if "color" in policies:
         out["brightness"], out["saturation"], out["contrast"] = uniform(-0.5, 0.5), uniform(0, 2), uniform(0.5, 1.5)
+        off = skipped()
+        if off is not None:
+            for key, identity in (("brightness", 0.0), ("saturation", 1.0), ("contrast", 1.0)):
+                out[key] = out[key].masked_fill(off.view(n, 1, 1, 1), identity)
     if "translation" in policies:
         sx, sy = int(h * TRANSLATION_RATIO + 0.5), int(w * TRANSLATION_RATIO + 0.5)
         out["shift"] = torch.stack([torch.randint(-sx, sx + 1, (n,), generator=gen, device=device),
                                     torch.randint(-sy, sy + 1, (n,), generator=gen, device=device)], 1)
+        off = skipped()
+        if off is not None:
+            out["shift"] = out["shift"].masked_fill(off.view(n, 1), 0)
     if "cutout" in policies:
         cx, cy = int(h * CUTOUT_RATIO + 0.5), int(w * CUTOUT_RATIO + 0.5)
         out["cutout"] = torch.stack([torch.randint(0, h + (1 - cx % 2), (n,), generator=gen, device=device),
                                      torch.randint(0, w + (1 - cy % 2), (n,), generator=gen, device=device)], 1)
+        off = skipped()
+        if off is not None:  # a centre this far above the image cuts nothing
+            out["cutout"] = out["cutout"].masked_fill(off.view(n, 1), -max(h, w))
     return out
 
 

@@ -150,6 +150,8 @@ class TricksConfig:
     instance_noise: float = 0.0  # sigma0 of Gaussian noise added to every image D sees
     instance_noise_anneal_steps: int = 0  # sigma falls linearly to 0 over this many iterations; 0 = constant
     diffaugment: str | list[str] = ""  # DiffAugment policies on every image D sees: color, translation, cutout
+    ada_target: float = 0.0  # adaptive augmentation: tune p so that E[sign(D(x_real))] stays here (0.6); 0 = off
+    ada_kimg: float = 100.0  # ADA: thousands of images over which p can move from 0 to 1
     d_noise_layers: float = 0.0  # sigma of Gaussian noise before every layer inside D (training only)
     minibatch_discrimination: int | list[int] = 0  # [B, C] kernels x dims (Salimans et al. 2016), 0 = off
     minibatch_stddev: bool = False  # append the batch's feature stddev to D's head (Karras et al. 2018)
@@ -417,6 +419,8 @@ RULES: list[tuple[str, Any, str]] = [
     ("tricks.instance_noise", lambda v: v >= 0, "0 or more"),
     ("tricks.instance_noise_anneal_steps", lambda v: v >= 0, "0 or more"),
     ("tricks.d_noise_layers", lambda v: v >= 0, "0 or more"),
+    ("tricks.ada_target", lambda v: 0 <= v < 1, "in [0, 1); 0 = off"),
+    ("tricks.ada_kimg", lambda v: v > 0, "more than 0"),
     ("tricks.minibatch_discrimination", lambda v: v == 0 or (isinstance(v, list) and len(v) == 2 and min(v) >= 1),
      "0 or [B, C] with B, C at least 1"),
     ("tricks.mode_seeking", lambda v: v >= 0, "0 or more"),
@@ -470,8 +474,12 @@ def validate(cfg: Config) -> None:
     if cfg.data.range not in kind.ranges:
         raise ConfigError(f"data.range: {cfg.data.range!r} does not fit {cfg.data.dataset}, whose samples are {kind.name} "
                           f"(use {' or '.join(repr(r) for r in kind.ranges)}, e.g. --set data.range={kind.ranges[0]})")
-    if augment.policies_of(cfg.tricks.diffaugment) and kind.name != "images":
-        raise ConfigError(f"tricks.diffaugment transforms images, and {cfg.data.dataset}'s samples are {kind.name}")
+    if (augment.policies_of(cfg.tricks.diffaugment) or cfg.tricks.ada_target) and kind.name != "images":
+        raise ConfigError(f"tricks.diffaugment and tricks.ada_target transform images, and {cfg.data.dataset}'s "
+                          f"samples are {kind.name}")
+    if cfg.tricks.ada_target and LOSSES.get(cfg.loss.name).boundary is None:
+        raise ConfigError(f"tricks.ada_target reads sign(D(x)), and loss '{cfg.loss.name}' has no real/fake boundary "
+                          f"in D's output (use a logistic, least-squares, hinge or relativistic loss)")
     if cfg.model.d_maxout and cfg.model.name != "mlp":
         raise ConfigError(f"model.d_maxout: maxout layers are an mlp discriminator's (model.name is {cfg.model.name!r})")
     if cfg.model.pack > 1:

@@ -44,27 +44,29 @@ class Step:
         self.d_player = Player("D", gan.opt_d, cfg.tricks.d_clip)
         self.g_player = Player("G", gan.opt_g, cfg.tricks.g_clip)
 
-    def __call__(self, iteration: int) -> dict[str, torch.Tensor]:
-        """Run iteration number ``iteration`` (0-based: what the instance-noise schedule follows)."""
+    def __call__(self, iteration: int, augment_p: float = 1.0) -> dict[str, torch.Tensor]:
+        """Run iteration number ``iteration`` (0-based: what the instance-noise schedule follows);
+        ``augment_p``: adaptive augmentation's probability (the loop's, gankit/ada.py)."""
         for _ in range(self.cfg.train.d_steps):
             real, y = self.batches()
-            stats = self.d_step(real, y, iteration)
-        stats.update(self.g_step(real.shape, iteration))
+            stats = self.d_step(real, y, iteration, augment_p)
+        stats.update(self.g_step(real.shape, iteration, augment_p))
         return stats
 
-    def d_step(self, real, y_real, iteration: int):
+    def d_step(self, real, y_real, iteration: int, augment_p: float = 1.0):
         z, y_fake = self.latents.draw(real.shape[0], self.gen)
-        draws = {**self.tricks.d_draws(real, iteration), **self.objective.d_draws(real.shape[0], self.gen, real.device)}
+        draws = {**self.tricks.d_draws(real, iteration, augment_p),
+                 **self.objective.d_draws(real.shape[0], self.gen, real.device)}
         stats = self.update(self.d_player, self.d_loss, real, y_real, z, y_fake, draws)
         self.objective.after_d_step(self.gan.D)  # e.g. WGAN's weight clipping (eager and compiled alike)
         return stats
 
-    def g_step(self, shape: torch.Size, iteration: int):
+    def g_step(self, shape: torch.Size, iteration: int, augment_p: float = 1.0):
         """One G update on fresh latents (and a fresh real batch when G's loss reads D on real data;
         ``train.unroll_steps`` more batches and latents for the unrolled D)."""
         z, y = self.latents.draw(shape[0], self.gen)
         real, y_real = self.batches() if self.objective.g_uses_real else (None, None)
-        draws = self.tricks.g_draws(shape, self.gen.device, iteration, real=real is not None)
+        draws = self.tricks.g_draws(shape, self.gen.device, iteration, real=real is not None, augment_p=augment_p)
         unroll = [(*self.batches(), *self.latents.draw(shape[0], self.gen)) for _ in range(self.cfg.train.unroll_steps)]
         return self.update(self.g_player, self.g_loss, z, self.tricks.pair_labels(y), real, y_real, draws, unroll)
 
@@ -84,7 +86,8 @@ class Step:
                  **self.tricks.d_penalties(real, real_out)}  # R1
         return loss + sum(extra.values()), {
             "D_loss": loss.detach(), "D(x)": self.objective.prob(real_out.detach()).mean(),
-            "D(G(z))": self.objective.prob(fake_out.detach()).mean(), **_detached(extra)}
+            "D(G(z))": self.objective.prob(fake_out.detach()).mean(), **_detached(extra),
+            **({"r_t": self.objective.real_sign(real_out, fake_out)} if self.tricks.adaptive else {})}
 
     def g_loss(self, z, y, real, y_real, draws, unroll=()):
         # D's grads from this loss are never used (the eager path zeroes them before the next D

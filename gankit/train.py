@@ -21,6 +21,7 @@ from tqdm import tqdm
 
 from gankit import config as config_mod
 from gankit import distributed
+from gankit.ada import AdaptiveAugment
 from gankit.checkpoint import CheckpointDir, restore_training_state, save_checkpoint, training_state
 from gankit.config import Config
 from gankit.data import load_dataset
@@ -76,6 +77,8 @@ def train(cfg: Config, run_dir: str | Path, *, resume: bool = False, time_budget
     step_fn = build_step(cfg, gan, data, device)  # compiles on its first call, after any resume below
     ema = EMA(G, cfg.tricks.ema, latents, seed=cfg.train.seed) if cfg.tricks.ema > 0 else None
     schedules = Schedules(cfg, gan.opt_g, gan.opt_d)  # optim.lr_decay, stepped once per iteration
+    ada = (AdaptiveAugment(cfg.tricks.ada_target, cfg.tricks.ada_kimg, cfg.train.batch_size * cfg.train.d_steps)
+           if cfg.tricks.ada_target > 0 else None)  # tricks.ada_target: the augmentation probability p
 
     def sampling_generator():
         """The network grids and evaluation draw from: the EMA of G when kept."""
@@ -92,7 +95,7 @@ def train(cfg: Config, run_dir: str | Path, *, resume: bool = False, time_budget
     lr_scale = LRScale()
     # The EMA is saved as ``G_ema``, the key ``runs.load_generator`` and export prefer.
     stateful = {**gan.stateful(), "means": means, "health": health, "lr_scale": lr_scale, **schedules.stateful(),
-                **({"G_ema": ema} if ema is not None else {})}
+                **({"G_ema": ema} if ema is not None else {}), **({"ada": ada} if ada is not None else {})}
     generators = {"sampler": step_fn.gen}
     meta = {"config": cfg.to_dict(), "data_shape": list(data.shape), "num_classes": latents.num_classes}
     ckpts = CheckpointDir(run.checkpoints, keep=cfg.train.keep_checkpoints)
@@ -178,7 +181,12 @@ def train(cfg: Config, run_dir: str | Path, *, resume: bool = False, time_budget
     try:
         with GracefulStop() as signals:
             while step < total:
-                stats = step_fn(step)
+                if ada is None:
+                    stats = step_fn(step)
+                else:
+                    stats = step_fn(step, ada.p)
+                    stats["aug_p"] = torch.tensor(ada.p)  # logged: the p this iteration used
+                    ada.observe(stats["r_t"])
                 if ema is not None:
                     ema.update(G)
                 schedules.step()

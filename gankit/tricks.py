@@ -230,7 +230,10 @@ class Tricks:
 
     def __init__(self, cfg: Config, objective, gen: torch.Generator | None = None):
         self.t, self.gen = cfg.tricks, gen
-        self.augment = augment.policies_of(self.t.diffaugment)
+        # DiffAugment's policies; adaptive augmentation (tricks.ada_target) applies them, all three
+        # by default, with the probability the loop passes in (gankit/ada.py).
+        self.adaptive = self.t.ada_target > 0
+        self.augment = augment.policies_of(self.t.diffaugment) or (augment.POLICIES if self.adaptive else ())
         self.labels = label_tricks_on(self.t)
         if self.labels and not objective.soft_targets:
             raise ConfigError(f"tricks.label_smoothing/fake_label/label_flip/noisy_labels change BCE targets; "
@@ -247,26 +250,29 @@ class Tricks:
             return None
         return sigma * torch.randn(tuple(shape), generator=self.gen, device=device)
 
-    def _input_draws(self, side: str, shape, device, iteration: int) -> dict[str, torch.Tensor]:
-        """The random inputs of what D sees of one batch: its augmentation, then its instance noise."""
-        draws = {f"aug_{side}.{k}": v for k, v in augment.draw(self.augment, shape, self.gen, device).items()}
+    def _input_draws(self, side: str, shape, device, iteration: int, p: float) -> dict[str, torch.Tensor]:
+        """The random inputs of what D sees of one batch: its augmentation (each policy with
+        probability ``p`` under ADA, always otherwise), then its instance noise."""
+        params = augment.draw(self.augment, shape, self.gen, device, p if self.adaptive else None)
+        draws = {f"aug_{side}.{k}": v for k, v in params.items()}
         noise = self._noise(shape, device, iteration)
         return draws | ({f"noise_{side}": noise} if noise is not None else {})
 
-    def d_draws(self, real: torch.Tensor, iteration: int) -> dict[str, torch.Tensor]:
+    def d_draws(self, real: torch.Tensor, iteration: int, augment_p: float = 1.0) -> dict[str, torch.Tensor]:
         """This D update's random inputs: augmentation and instance noise for the real and the fake
         batch, then soft/flipped BCE targets (only those whose trick is on)."""
-        draws = {**self._input_draws("real", real.shape, real.device, iteration),
-                 **self._input_draws("fake", real.shape, real.device, iteration)}
+        draws = {**self._input_draws("real", real.shape, real.device, iteration, augment_p),
+                 **self._input_draws("fake", real.shape, real.device, iteration, augment_p)}
         if self.labels:
             draws["real_target"], draws["fake_target"] = bce_targets(real.shape[0], self.t, self.gen, real.device)
         return draws
 
-    def g_draws(self, shape, device, iteration: int, real: bool = False) -> dict[str, torch.Tensor]:
+    def g_draws(self, shape, device, iteration: int, real: bool = False,
+                augment_p: float = 1.0) -> dict[str, torch.Tensor]:
         """The G update's random inputs: augmentation and instance noise for the fake batch D
         scores, and for the real batch when G's loss reads D on real data (``real``)."""
-        draws = self._input_draws("fake", shape, device, iteration)
-        return draws | (self._input_draws("real", shape, device, iteration) if real else {})
+        draws = self._input_draws("fake", shape, device, iteration, augment_p)
+        return draws | (self._input_draws("real", shape, device, iteration, augment_p) if real else {})
 
     def d_input(self, x: torch.Tensor, draws: dict, side: str, r1: bool = False) -> torch.Tensor:
         """What D sees of a ``side`` ('real' or 'fake') batch: the image augmented (DiffAugment),

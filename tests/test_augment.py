@@ -10,12 +10,13 @@ import torch.nn.functional as F
 
 from gankit import augment
 from gankit import config as C
+from gankit.ada import INTERVAL, AdaptiveAugment
 from gankit.data import ImageSet
 from gankit.data.idx import DataError
 from gankit.data.subset import limited
 from gankit.errors import ConfigError
 
-from steps import make_step
+from steps import make_step, random_images
 
 SHAPE = (1, 8, 8)
 
@@ -122,7 +123,7 @@ def test_policies_parse_from_a_list_or_a_comma_string_and_reject_unknown_ones():
         augment.policies_of("colour")
     with pytest.raises(ConfigError, match="unknown policy"):
         C.load_preset("hinge", ["tricks.diffaugment=[color,blur]"])
-    with pytest.raises(ConfigError, match="transforms images"):
+    with pytest.raises(ConfigError, match="transform images"):
         C.load_preset("ring8", ["tricks.diffaugment=color"])
 
 
@@ -175,3 +176,98 @@ def test_limit_without_labels_and_its_errors():
         limited(data, 51)
     with pytest.raises(ConfigError, match="data.limit"):
         C.load_preset("hinge", ["data.limit=-1"])
+
+
+# ---------------------------------------------------------------------------- adaptive augmentation (ADA)
+
+def test_p_zero_draws_the_identity_and_p_one_the_full_augmentation():
+    x = torch.rand(200, 3, 16, 16) * 2 - 1
+    none = augment.draw(augment.POLICIES, x.shape, torch.Generator().manual_seed(3), "cpu", p=0.0)
+    assert torch.allclose(augment.apply(x, none), x, atol=1e-6)  # (x - m) * 1 + m: rounding only
+    every = augment.draw(augment.POLICIES, x.shape, torch.Generator().manual_seed(3), "cpu", p=1.0)
+    changed = (augment.apply(x, every) != x).flatten(1).any(1)
+    assert changed.all()
+    half = augment.draw(("cutout",), x.shape, torch.Generator().manual_seed(3), "cpu", p=0.5)
+    cut = (augment.apply(x, half) == 0).flatten(1).any(1).float().mean().item()
+    assert 0.4 < cut < 0.6  # each sample cut out with probability p
+
+
+def test_the_controller_moves_p_by_the_papers_step_towards_the_target():
+    ada = AdaptiveAugment(target=0.6, kimg=1.0, images_per_iteration=50)  # step 50 * 4 / 1000 = 0.2
+    for _ in range(INTERVAL - 1):
+        ada.observe(torch.tensor(0.9))
+    assert ada.p == 0.0  # only every INTERVAL iterations
+    ada.observe(torch.tensor(0.9))
+    assert ada.p == pytest.approx(0.2) and ada.r_t == pytest.approx(0.9)
+    for _ in range(10 * INTERVAL):
+        ada.observe(torch.tensor(1.0))
+    assert ada.p == 1.0  # clamped
+    for _ in range(2 * INTERVAL):
+        ada.observe(torch.tensor(0.2))
+    assert ada.p == pytest.approx(0.6)
+    restored = AdaptiveAugment(0.6, 1.0, 50)
+    ada.observe(torch.tensor(0.5))  # a partial average travels with the checkpoint too
+    restored.load_state_dict(ada.state_dict())
+    for a in (ada, restored):
+        for _ in range(INTERVAL - 1):
+            a.observe(torch.tensor(-1.0))
+    assert restored.p == ada.p == pytest.approx(0.4)
+
+
+def run_ada(step, ada, n, after_each=lambda: None):
+    for i in range(n):
+        stats = step(i, ada.p)
+        ada.observe(stats["r_t"])
+        after_each()
+    return ada
+
+
+def test_p_rises_when_d_memorises_a_tiny_set_and_falls_when_d_cannot_tell():
+    cfg = tiny("tricks.ada_target=0.6", "tricks.ada_kimg=0.5", "optim.d_lr=0.003")
+    step = make_step(cfg, shape=SHAPE, data=random_images(16, SHAPE))  # 16 images: D learns them by heart
+    ada = run_ada(step, AdaptiveAugment(0.6, 0.5, 16), 120)
+    assert ada.r_t > 0.6 and ada.p > 0.3
+
+    blind = make_step(cfg, shape=SHAPE)
+    last = list(blind.gan.D.parameters())[-2:]  # D's output layer, zeroed: D(x) = 0 for every x
+
+    def blindfold():
+        with torch.no_grad():
+            for p in last:
+                p.zero_()
+
+    blindfold()
+    ada = AdaptiveAugment(0.6, 0.5, 16)
+    ada.p = 1.0
+    run_ada(blind, ada, 4 * INTERVAL, blindfold)
+    assert ada.r_t == 0.0  # sign(0): D calls no real image real
+    assert ada.p == pytest.approx(1.0 - 4 * 0.128)  # 4 adjustments of 16 * 4 / 500 down
+
+
+def test_ada_is_refused_where_d_has_no_boundary_or_the_data_are_points():
+    with pytest.raises(ConfigError, match="no real/fake boundary"):
+        C.load_preset("wgan-gp", ["tricks.ada_target=0.6"])
+    with pytest.raises(ConfigError, match="transform images"):
+        C.load_preset("ring8", ["tricks.ada_target=0.6"])
+    assert C.load_preset("rahinge", ["tricks.ada_target=0.6"]).tricks.ada_target == 0.6
+
+
+def test_ada_p_is_logged_checkpointed_and_resumed_exactly(tmp_path):
+    from gankit.checkpoint import CheckpointDir, load_checkpoint
+    from gankit.runs import read_metrics
+    from gankit.train import train
+
+    def cfg(steps):
+        return C.load_preset("vanilla", ["model.g_hidden=[32]", "model.d_hidden=[32]", "train.batch_size=16",
+                                         "data.dataset=synthetic", "data.limit=32", "train.log_every=8",
+                                         "train.checkpoint_every=24", "train.sample_every=1000",
+                                         "tricks.ada_target=0.6", "tricks.ada_kimg=0.5", f"train.steps={steps}"])
+    whole, part = tmp_path / "whole", tmp_path / "part"
+    train(cfg(48), whole, progress=False)
+    train(cfg(24), part, progress=False)
+    train(cfg(48), part, resume=True, progress=False)
+    rows = [{k: v for k, v in r.items() if k != "elapsed_s"} for r in read_metrics(whole / "metrics.jsonl")]
+    assert rows == [{k: v for k, v in r.items() if k != "elapsed_s"} for r in read_metrics(part / "metrics.jsonl")]
+    assert all("aug_p" in r and "r_t" in r for r in rows) and rows[-1]["aug_p"] > 0
+    saved = load_checkpoint(CheckpointDir(whole / "checkpoints").last)["ada"]
+    assert saved["p"] > 0 and saved["count"] == 0  # 48 iterations: 12 whole adjustments

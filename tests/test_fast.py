@@ -213,9 +213,10 @@ def test_the_float_pool_and_per_batch_conversion_draw_identical_batches(data_ran
     ["tricks.instance_noise=0.5", "tricks.instance_noise_anneal_steps=4"],  # anneals to 0 within the run
     ["tricks.label_smoothing=0.9", "tricks.label_flip=0.1", "tricks.noisy_labels=0.05"],
     ["tricks.diffaugment=color,translation,cutout"],
+    ["tricks.ada_target=0.6"],  # ADA: the three policies, each with the probability p (1 here)
 ])
 def test_tricks_with_random_draws_stay_compiled_and_match_eager(tricks):
-    """Instance noise, label tricks and DiffAugment draw their randomness before the update, so the update
+    """Instance noise, label tricks, DiffAugment and ADA draw their randomness before the update, so the update
     still compiles (a seeded generator inside the graph used to force the eager fallback)
     and both paths see the same random numbers."""
     fast = build(overrides=tricks)

@@ -63,6 +63,10 @@ class Objective:
     # "D wins" check (D(x) > 0.99, D(G(z)) < 0.01) means nothing on raw critic values.
     probabilities = True
     g_uses_real = False  # g_loss reads D's output on real data (the step then draws a real batch)
+    # D's raw output where it cannot tell real from fake (a logit's 0). ADA's overfitting
+    # heuristic r_t = E[sign(D(x_real) - boundary)] needs it; None = the outputs have no such
+    # point (WGAN's critic, EBGAN's energies, f-GAN's v), so tricks.ada_target is refused.
+    boundary: float | None = 0.0
 
     def __init__(self, settings=None, penalty: str = "auto", penalty_weight: float = 10.0):
         self.settings = settings if settings is not None else self.Settings()
@@ -79,6 +83,10 @@ class Objective:
     def prob(self, out: torch.Tensor) -> torch.Tensor:
         """D's output read as 'probability of real' (logits by default)."""
         return torch.sigmoid(out)
+
+    def real_sign(self, real_out: torch.Tensor, fake_out: torch.Tensor) -> torch.Tensor:
+        """E[sign(D(x_real) - boundary)]: +1 when D calls every real batch real (ADA's r_t)."""
+        return torch.sign(real_out.detach().float() - self.boundary).mean()
 
     def d_draws(self, n: int, gen: torch.Generator | None, device) -> dict[str, torch.Tensor]:
         """The random inputs of ``d_extra`` for a batch of ``n`` (the penalty's, if it draws any)."""

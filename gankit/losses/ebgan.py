@@ -47,6 +47,7 @@ class EBGAN(Identity, Objective):
     Settings = EBGANSettings
     requires = {"model.name": "ebgan"}
     real_high = False  # energies: low on data
+    boundary = None
 
     def d_loss(self, real_out, fake_out):
         return real_out.mean() + margin_term(fake_out, self.settings.margin)

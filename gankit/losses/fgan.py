@@ -113,6 +113,8 @@ class FGANSettings:
 class FGAN(Objective):
     """Variational divergence minimisation for one f (set by the registered subclass)."""
 
+    boundary = None  # v's threshold depends on the divergence (g_f(v) = f'(1))
+
     Settings = FGANSettings
     div: Divergence
     probabilities = False  # D(x) / D(G(z)) are logged as T = g_f(v) (see prob)

@@ -14,6 +14,8 @@ from gankit.losses.base import Identity, Objective
 class LSGAN(Identity, Objective):
     """least squares: D 1/2 E[(D(x)-1)^2] + 1/2 E[D(G(z))^2], G 1/2 E[(D(G(z))-1)^2]"""
 
+    boundary = 0.5  # halfway between the fake code 0 and the real code 1
+
     def d_loss(self, real_out, fake_out):
         return 0.5 * ((real_out - 1) ** 2).mean() + 0.5 * (fake_out ** 2).mean()
 

@@ -11,6 +11,7 @@ on real data (``g_uses_real``). The averaged losses are halved as in the author'
 """
 from __future__ import annotations
 
+import torch
 import torch.nn.functional as F
 
 from gankit.losses import LOSSES
@@ -23,6 +24,10 @@ def _real_is_more_real(d):  # BCE with target 1 on the logit d: -log sigmoid(d)
 
 class _Relativistic(Identity, Objective):
     g_uses_real = True
+
+    def real_sign(self, real_out, fake_out):
+        """ADA's r_t on the relativistic D: is each real sample scored above the fakes' mean?"""
+        return torch.sign((real_out - fake_out.mean()).detach().float()).mean()
 
 
 @LOSSES.register("rsgan")

@@ -17,6 +17,8 @@ from gankit.losses.base import Identity, Objective, non_negative, setting
 
 
 class _Wasserstein(Identity, Objective):
+    boundary = None  # the critic's value has no fixed offset
+
     def d_loss(self, real_out, fake_out):
         return fake_out.mean() - real_out.mean()
 
