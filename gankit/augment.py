@@ -48,6 +48,8 @@ def draw(policies: tuple[str, ...], shape: torch.Size, gen: torch.Generator | No
     ``p`` (adaptive augmentation): each policy is applied to each sample with probability p,
     the others get the identity's parameters; None = always (DiffAugment), no extra draws.
     """
+    if not policies:
+        return {}
     n, _, h, w = shape
     out = {}
 

@@ -19,7 +19,9 @@ from gankit.runs import RunDir, read_metrics
 MAX_FRAMES = 80  # the strip keeps at most this many grids (evenly spaced, first and last kept)
 COLOURS = ["#1f77b4", "#d62728", "#2ca02c", "#ff7f0e", "#9467bd", "#8c564b", "#e377c2", "#17becf"]
 GROUPS = [("Losses", ["D_loss", "G_loss"]), ("Discriminator outputs", ["D(x)", "D(G(z))"]),
-          ("Adaptive augmentation: p and r_t", ["aug_p", "r_t"])]
+          ("Overfitting: r_t (ADA's sign of D on real) and r_v (held-out images)", ["r_t", "r_v"]),
+          ("D on training and held-out real images", ["D_train", "D_heldout"]),
+          ("Adaptive augmentation: p", ["aug_p"])]
 NOT_METRICS = {"step", "elapsed_s"}
 MIME = {".png": "image/png", ".gif": "image/gif", ".jpg": "image/jpeg", ".jpeg": "image/jpeg"}
 

@@ -41,6 +41,8 @@ class Step:
         self.gen = batches.gen  # one stream for data, latents and the tricks' draws
         self.objective, self.latents = gan.objective, gan.latents
         self.tricks = Tricks(cfg, gan.objective, self.gen)
+        # ADA's r_t = E[sign(D(x_real))]: ADA needs it; on a small subset (data.limit) it shows overfitting
+        self.logs_r_t = self.tricks.adaptive or (cfg.data.limit > 0 and gan.objective.boundary is not None)
         self.d_player = Player("D", gan.opt_d, cfg.tricks.d_clip)
         self.g_player = Player("G", gan.opt_g, cfg.tricks.g_clip)
 
@@ -87,7 +89,7 @@ class Step:
         return loss + sum(extra.values()), {
             "D_loss": loss.detach(), "D(x)": self.objective.prob(real_out.detach()).mean(),
             "D(G(z))": self.objective.prob(fake_out.detach()).mean(), **_detached(extra),
-            **({"r_t": self.objective.real_sign(real_out, fake_out)} if self.tricks.adaptive else {})}
+            **({"r_t": self.objective.real_sign(real_out, fake_out)} if self.logs_r_t else {})}
 
     def g_loss(self, z, y, real, y_real, draws, unroll=()):
         # D's grads from this loss are never used (the eager path zeroes them before the next D

@@ -25,7 +25,7 @@ from gankit.ada import AdaptiveAugment
 from gankit.checkpoint import CheckpointDir, restore_training_state, save_checkpoint, training_state
 from gankit.config import Config
 from gankit.data import load_dataset
-from gankit.data.subset import limited
+from gankit.data.subset import held_out, limited
 from gankit.divergence import Diverged, DivergenceError, LRScale, check_row, check_training, scale_lr
 from gankit.ema import EMA
 from gankit.errors import ConfigError
@@ -71,6 +71,7 @@ def train(cfg: Config, run_dir: str | Path, *, resume: bool = False, time_budget
     data = load_dataset(cfg.data.dataset, "train", data_dir or cfg.data.data_dir,
                         image_size=cfg.data.image_size, channels=cfg.data.channels, strict=cfg.data.strict,
                         seed=cfg.train.seed)  # datasets drawn at random (ring8, stacked-mnist) follow the run's seed
+    unseen = held_out(data, cfg.data.limit)  # images D never trains on: the overfitting check's
     data = limited(data, cfg.data.limit)  # data.limit: the same small subset for every seed
     gan = build_gan(cfg, data.shape, data.num_classes, device)
     G, latents = gan.G, gan.latents
@@ -91,7 +92,7 @@ def train(cfg: Config, run_dir: str | Path, *, resume: bool = False, time_budget
     backdrop = data.samples[:kind.picture_size(cfg.train.grid_size)]  # real samples behind a scatter plot
 
     means = RunningMeans()
-    health = _health_monitor(cfg, G, latents, data, device, gan.objective.probabilities)
+    health = _health_monitor(cfg, gan, data, unseen, device)
     lr_scale = LRScale()
     # The EMA is saved as ``G_ema``, the key ``runs.load_generator`` and export prefer.
     stateful = {**gan.stateful(), "means": means, "health": health, "lr_scale": lr_scale, **schedules.stateful(),
@@ -249,13 +250,23 @@ def train(cfg: Config, run_dir: str | Path, *, resume: bool = False, time_budget
     return TrainResult(run.root, step, elapsed, last_row, stopped_by, rollbacks)
 
 
-def _health_monitor(cfg: Config, G, latents, data, device, d_probabilities: bool = True) -> HealthMonitor:
-    """A monitor with its own fixed latents and the first 64 real images (no RNG is consumed)."""
+def _health_monitor(cfg: Config, gan, data, unseen, device) -> HealthMonitor:
+    """A monitor with its own fixed latents and the first 64 real images (no RNG is consumed);
+    ``unseen``: images D never trains on (data.limit's others), for the overfitting check."""
     n = min(64, len(data))
-    z, y = latents.fixed(n, cfg.train.seed + HEALTH_SEED, device)
-    real = data.kind.to_model(data.samples[:n], cfg.data.range).to(device)
+    z, y = gan.latents.fixed(n, cfg.train.seed + HEALTH_SEED, device)
+
+    def slice_of(dataset):
+        x = dataset.kind.to_model(dataset.samples[:n], cfg.data.range).to(device)
+        labels = dataset.labels[:n].to(device) if gan.latents.num_classes and dataset.labels is not None else None
+        return x, labels
+
+    real, real_y = slice_of(data)
+    held, held_y = slice_of(unseen) if unseen is not None and len(unseen.samples) >= n else (None, None)
+    k = n - n % cfg.model.pack  # D judges packs of model.pack samples: its slices must split into them
     # A mixture knows which mode a sample falls in: the monitor's class coverage is then the
     # share of modes its fixed samples reach (ground truth, no classifier).
     modes_of = getattr(data, "modes_of", None)
-    return HealthMonitor(G, real, z, y, classify=modes_of, num_classes=len(data.modes) if modes_of else 0,
-                         d_probabilities=d_probabilities)
+    return HealthMonitor(gan.G, real, z, y, classify=modes_of, num_classes=len(data.modes) if modes_of else 0,
+                         d_probabilities=gan.objective.probabilities, D=gan.D, d_slice=k, real_y=real_y,
+                         held_out=held, held_out_y=held_y)

@@ -271,3 +271,67 @@ def test_ada_p_is_logged_checkpointed_and_resumed_exactly(tmp_path):
     assert all("aug_p" in r and "r_t" in r for r in rows) and rows[-1]["aug_p"] > 0
     saved = load_checkpoint(CheckpointDir(whole / "checkpoints").last)["ada"]
     assert saved["p"] > 0 and saved["count"] == 0  # 48 iterations: 12 whole adjustments
+
+
+# ---------------------------------------------------------------------------- seeing overfitting
+
+def test_held_out_images_are_the_ones_the_subset_leaves_out():
+    from gankit.data.subset import held_out, subset_indices
+    data = labelled([60] * 5)
+    data.images = torch.arange(300).view(-1, 1, 1, 1).expand(-1, 1, 2, 2).clone()  # each image its own index
+    kept = set(limited(data, 100).images[:, 0, 0, 0].tolist())
+    unseen = held_out(data, 100)
+    assert len(unseen) == 64 and not kept & set(unseen.images[:, 0, 0, 0].tolist())
+    assert len(kept) == 100 and held_out(data, 0) is None and held_out(data, 300) is None
+    assert torch.equal(subset_indices(data.labels, 300, 100), subset_indices(data.labels, 300, 100))
+
+
+class Lookup(torch.nn.Module):
+    """A 'discriminator' scoring each image by its first pixel: the scores are chosen by the test."""
+
+    def forward(self, x, y=None):
+        return x.flatten(1)[:, 0]
+
+
+def monitor_with(train_score, held_score, fake_score):
+    from gankit.health import HealthMonitor
+
+    class FixedG(torch.nn.Module):
+        def __init__(self):
+            super().__init__()
+            self.w = torch.nn.Parameter(torch.zeros(()))
+
+        def forward(self, z, y=None):
+            return torch.full((z.shape[0], 1, 2, 2), fake_score) + z.view(-1, 1, 1, 1) * 1e-3
+
+    real = torch.full((8, 1, 2, 2), train_score) + torch.rand(8, 1, 2, 2) * 1e-3
+    held = torch.full((8, 1, 2, 2), held_score)
+    return HealthMonitor(FixedG(), real, torch.arange(8.0), D=Lookup(), d_slice=8, held_out=held)
+
+
+def test_the_monitor_measures_r_v_and_warns_when_held_out_images_look_fake():
+    from gankit.health import OVERFIT_ROWS
+
+    memorised = monitor_with(train_score=1.0, held_score=-0.5, fake_score=-1.0)
+    stats = memorised.sample_stats()
+    assert stats["r_v"] == pytest.approx(0.75, abs=1e-2)  # (1 - (-0.5)) / (1 - (-1))
+    assert stats["D_train"] == pytest.approx(1.0, abs=1e-2) and stats["D_heldout"] == -0.5
+    said = [w for _ in range(OVERFIT_ROWS) for w in memorised.update({**stats})]
+    assert len(said) == 1 and "memorising" in said[0] and "overfitting" in memorised.active
+    healthy = monitor_with(train_score=1.0, held_score=0.9, fake_score=-1.0)
+    stats = healthy.sample_stats()
+    assert stats["r_v"] == pytest.approx(0.05, abs=1e-2)
+    assert not [w for _ in range(2 * OVERFIT_ROWS) for w in healthy.update({**stats})]
+
+
+def test_a_small_subset_run_logs_r_t_and_the_held_out_comparison(tmp_path):
+    from gankit.runs import read_metrics
+    from gankit.train import train
+
+    common = ["model.g_hidden=[32]", "model.d_hidden=[32]", "train.batch_size=16", "data.dataset=synthetic",
+              "train.log_every=10", "train.steps=20", "train.sample_every=1000"]
+    train(C.load_preset("vanilla", [*common, "data.limit=100"]), tmp_path / "small", progress=False)
+    row = read_metrics(tmp_path / "small" / "metrics.jsonl")[-1]
+    assert {"r_t", "D_train", "D_heldout", "r_v"} <= row.keys() and -1 <= row["r_t"] <= 1
+    train(C.load_preset("vanilla", common), tmp_path / "full", progress=False)
+    assert not {"r_t", "D_train", "r_v"} & read_metrics(tmp_path / "full" / "metrics.jsonl")[-1].keys()

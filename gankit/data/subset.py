@@ -33,6 +33,19 @@ def subset_indices(labels: torch.Tensor | None, total: int, n: int) -> torch.Ten
     return torch.cat(chosen).sort().values
 
 
+def held_out(data, n: int, k: int = 64):
+    """Up to ``k`` samples of ``data`` that ``limited(data, n)`` leaves out (the health monitor's
+    images D never trains on), or None when nothing is left out."""
+    total = data.samples.shape[0]
+    if n <= 0 or n >= total:
+        return None
+    kept = torch.zeros(total, dtype=torch.bool)
+    kept[subset_indices(data.labels, total, n)] = True
+    rest = (~kept).nonzero().squeeze(1)
+    idx = rest[torch.randperm(len(rest), generator=torch.Generator().manual_seed(SUBSET_SEED + 1))[:k]]
+    return _select(data, idx)
+
+
 def limited(data, n: int):
     """``data`` (an ImageSet or PointSet) cut to ``n`` samples; unchanged when n is 0."""
     if n <= 0:
@@ -40,7 +53,10 @@ def limited(data, n: int):
     total = data.samples.shape[0]
     if n > total:
         raise DataError(f"data.limit={n} is more than the {total} samples {data.name} has")
-    idx = subset_indices(data.labels, total, n)
+    return _select(data, subset_indices(data.labels, total, n))
+
+
+def _select(data, idx: torch.Tensor):
     field = "images" if hasattr(data, "images") else "points"
     labels = data.labels[idx] if data.labels is not None else None
     return dataclasses.replace(data, **{field: data.samples[idx], "labels": labels})
