@@ -15,57 +15,26 @@ from __future__ import annotations
 
 import argparse
 import json
-import os
-import re
-import shlex
-import shutil
-import subprocess
 import sys
 import time
-from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
-from queue import Queue
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # runs from a checkout, installed or not
+sys.path.insert(0, str(Path(__file__).resolve().parent))  # its sibling scored_run.py
 
 from gankit.config import preset_names  # noqa: E402
 from gankit.provenance import command, machine  # noqa: E402
-
-GANKIT = [sys.executable, "-m", "gankit"]
-KEYS = ("fid", "kid", "precision", "recall", "density", "coverage", "class_coverage", "class_kl", "inception_score")
+from scored_run import on_cores, train_and_score  # noqa: E402
 
 
 def run_preset(preset: str, core: int | None, args) -> dict:
-    run = Path(args.runs) / f"{preset}-{args.dataset}"
-    if run.exists():
-        shutil.rmtree(run)
-    pin = ["taskset", "-c", str(core)] if core is not None and shutil.which("taskset") else []
-    data = ["--data-dir", args.data_dir] if args.data_dir else []
     steps = ["--steps", str(args.steps)] if args.steps else []
-    train = [*pin, *GANKIT, "train", preset, "--dataset", args.dataset, "--seed", str(args.seed), "--run-dir", str(run),
-             "--no-progress", "--set", "train.threads=1", *steps, *data]
-    t = time.perf_counter()
-    done = subprocess.run(train, capture_output=True, text=True)
-    wall = time.perf_counter() - t
-    load = os.getloadavg()  # the machine's load while it trained (other work distorts the seconds)
-    if done.returncode != 0:
-        return {"preset": preset, "error": done.stderr.strip().splitlines()[-1:]}
-    m = re.search(r"done: (\d+) steps in (\d+)s", done.stdout)
-    evaluate = [*pin, *GANKIT, "eval", str(run), "--n", str(args.n), "--json", "--no-plots", *data]
-    scored = subprocess.run(evaluate, capture_output=True, text=True)
-    if scored.returncode != 0:
-        return {"preset": preset, "error": scored.stderr.strip().splitlines()[-1:]}
-    result = json.loads(scored.stdout.strip().splitlines()[-1])
-    shares = result.get("class_histogram") or []
-    row = {"preset": preset, "steps": int(m.group(1)) if m else None, "train_s": int(m.group(2)) if m else None,
-           "wall_s": round(wall, 1), "load_avg_after_train": [round(v, 2) for v in load], **{k: result.get(k) for k in KEYS},
-           "min_class_share": min(shares) if shares else None, "max_class_share": max(shares) if shares else None,
-           "class_histogram": shares, "eval_s": result.get("seconds"),
-           "commands": [shlex.join(["gankit", *train[len(pin) + len(GANKIT):]]),
-                        shlex.join(["gankit", *evaluate[len(pin) + len(GANKIT):]])], "core": core}
-    if args.grids:
-        shutil.copy(run / "final.png", Path(args.grids) / f"{preset}-{args.dataset}.png")
-    print(f"{preset}: {row['steps']} steps, train {row['train_s']} s, FID {row['fid']:.1f}", flush=True)
+    grid = Path(args.grids) / f"{preset}-{args.dataset}.png" if args.grids else None
+    row = {"preset": preset, **train_and_score(f"{preset}-{args.dataset}",
+                                               [preset, "--dataset", args.dataset, "--seed", str(args.seed)], steps,
+                                               core, args.runs, args.n, args.data_dir, grid)}
+    if "error" not in row:
+        print(f"{preset}: {row['steps']} steps, train {row['train_s']} s, FID {row['fid']:.1f}", flush=True)
     return row
 
 
@@ -97,32 +66,18 @@ def main(argv=None) -> int:
     ap.add_argument("--json", help="write the rows, machine and commands here")
     args = ap.parse_args(argv)
     presets = [p.strip() for p in args.presets.split(",") if p.strip()]
-    cores = Queue()
-    chosen = [int(c) for c in args.cores.split(",")] if args.cores else list(range(args.jobs))
-    for c in chosen[:args.jobs]:
-        cores.put(c if args.jobs <= (os.cpu_count() or 1) else None)
-
-    def job(preset):
-        core = cores.get()
-        try:
-            return run_preset(preset, core, args)
-        finally:
-            cores.put(core)
-
     t = time.time()
     rows: list[dict] = []
 
-    def save():  # after every row: an interrupted run keeps what it finished
+    def save(row):  # after every row: an interrupted run keeps what it finished
+        rows.append(row)
         if args.json:
             out = {"machine": machine(), "jobs": args.jobs, "command": command(), "dataset": args.dataset,
                    "seed": args.seed, "n": args.n, "started": time.strftime("%Y-%m-%d %H:%M:%S", time.gmtime(t)),
                    "rows": sorted(rows, key=lambda r: presets.index(r["preset"]))}
             Path(args.json).write_text(json.dumps(out, indent=1) + "\n")
 
-    with ThreadPoolExecutor(args.jobs) as pool:
-        for row in pool.map(job, presets):
-            rows.append(row)
-            save()
+    on_cores(presets, lambda preset, core: run_preset(preset, core, args), args.jobs, args.cores, save)
     print(table(rows, args.dataset))
     return 0
 

@@ -1,0 +1,77 @@
+"""One benchmark row: ``gankit train`` on one core, then ``gankit eval``, every figure and command kept.
+
+Shared by the table scripts (family.py, small_data.py): each row is a run folder, the
+run's own "done: N steps in X s", the wall time, the machine's load, the eval figures and
+the exact commands that made them.
+"""
+from __future__ import annotations
+
+import json
+import os
+import re
+import shlex
+import shutil
+import subprocess
+import sys
+import time
+from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
+from queue import Queue
+
+GANKIT = [sys.executable, "-m", "gankit"]
+KEYS = ("fid", "kid", "precision", "recall", "density", "coverage", "class_coverage", "class_kl", "inception_score")
+
+
+def train_and_score(name: str, head: list[str], tail: list[str], core: int | None, runs: str, n: int,
+                    data_dir: str | None = None, grid: Path | None = None) -> dict:
+    """``gankit train HEAD --run-dir RUNS/NAME --no-progress --set train.threads=1 TAIL``, pinned to
+    ``core``, then ``gankit eval RUN --n N``; ``grid``: copy the run's final.png there."""
+    run = Path(runs) / name
+    if run.exists():
+        shutil.rmtree(run)
+    pin = ["taskset", "-c", str(core)] if core is not None and shutil.which("taskset") else []
+    data = ["--data-dir", data_dir] if data_dir else []
+    train = [*pin, *GANKIT, "train", *head, "--run-dir", str(run), "--no-progress", "--set", "train.threads=1",
+             *tail, *data]
+    t = time.perf_counter()
+    done = subprocess.run(train, capture_output=True, text=True)
+    wall = time.perf_counter() - t
+    load = os.getloadavg()  # the machine's load while it trained (other work distorts the seconds)
+    if done.returncode != 0:
+        return {"error": done.stderr.strip().splitlines()[-1:]}
+    m = re.search(r"done: (\d+) steps in (\d+)s", done.stdout)
+    evaluate = [*pin, *GANKIT, "eval", str(run), "--n", str(n), "--json", "--no-plots", *data]
+    scored = subprocess.run(evaluate, capture_output=True, text=True)
+    if scored.returncode != 0:
+        return {"error": scored.stderr.strip().splitlines()[-1:]}
+    result = json.loads(scored.stdout.strip().splitlines()[-1])
+    shares = result.get("class_histogram") or []
+    if grid is not None:
+        shutil.copy(run / "final.png", grid)
+    return {"steps": int(m.group(1)) if m else None, "train_s": int(m.group(2)) if m else None,
+            "wall_s": round(wall, 1), "load_avg_after_train": [round(v, 2) for v in load],
+            **{k: result.get(k) for k in KEYS},
+            "min_class_share": min(shares) if shares else None, "max_class_share": max(shares) if shares else None,
+            "class_histogram": shares, "eval_s": result.get("seconds"),
+            "commands": [shlex.join(["gankit", *train[len(pin) + len(GANKIT):]]),
+                         shlex.join(["gankit", *evaluate[len(pin) + len(GANKIT):]])], "core": core}
+
+
+def on_cores(items: list, work, jobs: int, cores: str | None, done) -> None:
+    """``work(item, core)`` for every item, ``jobs`` at a time, each pinned to a core of its own
+    (``cores``: comma-separated, default 0, 1, ...); ``done(row)`` as each finishes, in order."""
+    free = Queue()
+    chosen = [int(c) for c in cores.split(",")] if cores else list(range(jobs))
+    for c in chosen[:jobs]:
+        free.put(c if jobs <= (os.cpu_count() or 1) else None)
+
+    def job(item):
+        core = free.get()
+        try:
+            return work(item, core)
+        finally:
+            free.put(core)
+
+    with ThreadPoolExecutor(jobs) as pool:
+        for row in pool.map(job, items):
+            done(row)
