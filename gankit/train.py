@@ -179,15 +179,24 @@ def train(cfg: Config, run_dir: str | Path, *, resume: bool = False, time_budget
     t0 = time.perf_counter()
     step = start_step
     threads_before = set_threads(step_fn.threads)  # restored below: tests share one process
+    compiling = step_fn.mode == "compiled"  # the first call builds the compiled updates: say so, then how long
+    if compiling:
+        bar.set_postfix_str("compiling the training step (the first run of a model waits for it; cached after)")
     try:
         with GracefulStop() as signals:
             while step < total:
+                started = time.perf_counter()
                 if ada is None:
                     stats = step_fn(step)
                 else:
                     stats = step_fn(step, ada.p)
                     stats["aug_p"] = torch.tensor(ada.p)  # logged: the p this iteration used
                     ada.observe(stats["r_t"])
+                if compiling:
+                    compiling = False
+                    bar.set_postfix_str("", refresh=False)
+                    note(step, f"compiled the training step in {time.perf_counter() - started:.0f} s (kept in "
+                               f"torch's compile cache: later runs of this model and batch shape start faster)")
                 if ema is not None:
                     ema.update(G)
                 schedules.step()

@@ -4,6 +4,7 @@ Compiling costs seconds per graph, so these tests use the vanilla MLP at small w
 (the graphs are cached across tests with the same structure).
 """
 import logging
+import re
 
 import pytest
 import torch
@@ -177,6 +178,8 @@ def test_gankit_train_uses_the_compiled_step_and_resumes_exactly(tmp_path, monke
     for k in a["G"]:
         assert torch.equal(a["G"][k], b["G"][k]), k
     assert C.load(tmp_path / "a" / "config.yaml").train.compile is True
+    # the wait at the first step is explained, and timed, in the run's log
+    assert re.search(r"step 0: compiled the training step in \d+ s", (tmp_path / "a" / "train.log").read_text())
 
 
 def test_lr_schedules_under_the_compiled_update_warn_about_nothing(recwarn):
