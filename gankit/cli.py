@@ -11,10 +11,12 @@ import argparse
 import dataclasses
 import json
 import sys
+from pathlib import Path
 
 from gankit import __version__
 from gankit.checkpoint import CheckpointError, CheckpointWriteError
 from gankit.errors import ConfigError
+from gankit.registry import did_you_mean
 from gankit.data import DataError
 from gankit.divergence import DivergenceError
 
@@ -328,11 +330,38 @@ def cmd_arena(args) -> int:
     return 0
 
 
+def _add_learn(sub):
+    p = sub.add_parser("learn", help="the tutorials' theory, each shown by a picture and a number (docs/learn.md)")
+    p.add_argument("topic", nargs="?", help="a lesson (without one: list them)")
+    p.add_argument("--out", default="runs/learn", help="folder for the picture (default runs/learn)")
+    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--json", action="store_true", help="print the lesson's numbers as one JSON object")
+
+
+def cmd_learn(args) -> int:
+    from gankit.learn import LESSONS
+
+    if not args.topic:
+        width = max(map(len, LESSONS.names()))
+        for name in LESSONS.names():
+            print(f"  {name:<{width}}  {LESSONS.doc(name)}")
+        return 0
+    if args.topic not in LESSONS:
+        raise ConfigError(f"unknown lesson '{args.topic}'{did_you_mean(args.topic, LESSONS.names())}; "
+                          f"choose from: {', '.join(LESSONS.names())}")
+    lesson = LESSONS.get(args.topic)(Path(args.out), seed=args.seed)
+    if args.json:
+        print(json.dumps({"topic": lesson.topic, "picture": str(lesson.picture), **lesson.numbers}))
+    else:
+        print(f"{lesson.summary}\npicture: {lesson.picture}")
+    return 0
+
+
 COMMANDS = {"train": (_add_train, cmd_train), "sample": (_add_sample, cmd_sample), "list": (_add_list, cmd_list),
             "eval": (_add_eval, cmd_eval),
             "export": (_add_export, cmd_export), "bench": (_add_bench, cmd_bench),
             "report": (_add_report, cmd_report), "serve": (_add_serve, cmd_serve),
-            "arena": (_add_arena, cmd_arena)}
+            "arena": (_add_arena, cmd_arena), "learn": (_add_learn, cmd_learn)}
 
 
 def build_parser() -> argparse.ArgumentParser:
