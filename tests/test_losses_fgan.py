@@ -140,3 +140,33 @@ def test_a_trained_critic_approaches_the_gaussian_divergence_from_below(key):
     truth = _gaussian_truth(key)
     assert estimate <= truth + 4 * stderr + 1e-3, (estimate, truth)  # a lower bound ...
     assert estimate >= truth - 0.1 * abs(truth) - 4 * stderr, (estimate, truth)  # ... and a tight one
+
+
+# The f-GAN tutorial writes each D loss on the raw output u. Its reverse-KL and squared-Hellinger
+# losses look like f* applied outside its domain, but they are the paper's bound for the critic
+# v = -u: the same objective with the critic's sign flipped, hence valid.
+TUTORIAL_BOUND = {
+    "reverse-kl": lambda u_real, u_fake: (-torch.exp(u_real)).mean() - (-1 - u_fake).mean(),
+    "hellinger": lambda u_real, u_fake: (1 - torch.exp(u_real)).mean() - ((1 - torch.exp(u_fake)) / torch.exp(u_fake)).mean(),
+    # the others already apply the paper's g_f (identity for KL and Pearson, 1/2 tanh for TV)
+    "kl": lambda u_real, u_fake: u_real.mean() - torch.exp(u_fake - 1).mean(),
+    "pearson": lambda u_real, u_fake: u_real.mean() - (0.25 * u_fake ** 2 + u_fake).mean(),
+    "tv": lambda u_real, u_fake: (0.5 * torch.tanh(u_real)).mean() - (0.5 * torch.tanh(u_fake)).mean(),
+}
+SIGN_FLIPPED = {"reverse-kl", "hellinger"}
+
+
+@pytest.mark.parametrize("key", sorted(TUTORIAL_BOUND))
+def test_the_tutorials_f_gan_losses_are_the_papers_bound_up_to_the_critics_sign(key):
+    div = DIVERGENCES[key]
+    gen = torch.Generator().manual_seed(0)
+    u_real, u_fake = torch.randn(256, generator=gen, dtype=torch.float64), torch.randn(256, generator=gen,
+                                                                                          dtype=torch.float64)
+    sign = -1 if key in SIGN_FLIPPED else 1
+    paper = div.activation(sign * u_real).mean() - div.conj_act(sign * u_fake).mean()
+    assert TUTORIAL_BOUND[key](u_real, u_fake).item() == pytest.approx(paper.item(), rel=1e-12)
+    # so its best critic reaches the divergence too: u* = sign * g_f^-1(f'(p/q))
+    u_star = sign * INVERSE[key](div.f_prime(P / Q))
+    best = (P * div.activation(sign * u_star)).sum() - (Q * div.conj_act(sign * u_star)).sum()
+    if key != "tv":  # TV's optimum is only approached (tanh reaches +-1 in the limit)
+        assert best.item() == pytest.approx(_closed_form(key, P, Q), rel=1e-9)

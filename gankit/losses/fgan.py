@@ -7,10 +7,10 @@ domain of the conjugate f* by the output activation T = g_f(v) (the paper's Tabl
     G minimises  F ('minimax'), or maximises E_Q[g_f(v_fake)] ('nonsaturating', the
     paper's practical choice, which equals the non-saturating GAN loss for 'gan').
 
-A widely copied tutorial applies f* to the raw outputs (no g_f). That is a different,
-and for reverse KL / Hellinger / JS / GAN an invalid, objective: f* is evaluated outside
-its domain. Here f* is always applied after g_f, via the fused, numerically stable
-``conj_act(v) = f*(g_f(v))``.
+The f-GAN tutorial writes its reverse-KL and squared-Hellinger losses on the raw output u
+without g_f; they equal this bound at v = -u (the critic's sign flipped), so they are valid
+(tests/test_losses_fgan.py). Here f* is always applied after g_f, in the paper's form, via
+the fused, numerically stable ``conj_act(v) = f*(g_f(v))``.
 """
 from __future__ import annotations
 
