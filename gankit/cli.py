@@ -60,8 +60,8 @@ def cmd_train(args) -> int:
         cfg = run.load_config()
         if args.overrides or args.dataset or args.seed is not None or args.dry_run:
             raise ConfigError("--resume continues a run as configured; only --steps and --time-budget may change")
-        if args.steps is not None:
-            C.apply_overrides(cfg, [f"train.steps={args.steps}"])
+        if args.steps is not None:  # a budget in steps replaces one in epochs
+            C.apply_overrides(cfg, [f"train.steps={args.steps}", "train.epochs=0"])
         run_dir, resume = run.root, True
     else:
         if not args.preset:
@@ -70,6 +70,8 @@ def cmd_train(args) -> int:
         for flag, key in ((args.dataset, "data.dataset"), (args.steps, "train.steps"), (args.seed, "train.seed")):
             if flag is not None:
                 overrides.insert(0, f"{key}={flag}")
+        if args.steps is not None or args.dry_run:  # a budget in steps replaces a preset's in epochs
+            overrides.insert(0, "train.epochs=0")
         if args.dry_run:
             overrides.append("train.steps=1")
         cfg = C.load_preset(args.preset, overrides)

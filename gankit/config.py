@@ -40,7 +40,7 @@ class ModelConfig:
     z_dist: str = "uniform"  # 'uniform' = U(-1,1) as the first tutorial, or 'normal' = N(0,1)
     g_hidden: list[int] = field(default_factory=lambda: [128])  # MLP generator hidden widths
     d_hidden: list[int] = field(default_factory=lambda: [128])  # MLP discriminator hidden widths
-    init: str = "xavier_normal"  # weight init: 'xavier_normal', 'normal_002' (DCGAN) or 'default'
+    init: str = "xavier_normal"  # weight init: 'xavier_normal', 'xavier_tutorial', 'normal_002' (DCGAN) or 'default'
     conditional: bool = False  # feed class labels to G and D
     # Architecture knobs shared by every model family ('auto'/null = the architecture's own choice,
     # e.g. DCGAN: BatchNorm, ReLU in G, LeakyReLU 0.2 in D; see docs/family.md for each model).
@@ -111,6 +111,8 @@ class OptimConfig:
 class TrainConfig:
     batch_size: int = 128
     steps: int = 20000  # iterations; one iteration = d_steps D updates + one G update
+    epochs: float = 0  # when > 0, the budget in passes over the training set instead (sets steps when the data are known)
+    same_z: bool = False  # G's update reuses the last D update's latents (the f-GAN tutorial), instead of fresh ones
     d_steps: int = 1  # discriminator updates per generator update
     log_every: int = 100  # metrics.jsonl row and progress-bar refresh (the only host syncs)
     sample_every: int = 1000  # fixed-noise grid PNG
@@ -361,6 +363,7 @@ REPARAMS = ("none", "spectral", "weight")
 
 # Each rule: (dotted key, predicate, what the value must be). Kept as data so every
 # section's limits are visible in one place and new sections add lines, not code.
+INITS = ("xavier_normal", "xavier_tutorial", "normal_002", "default")
 RULES: list[tuple[str, Any, str]] = [
     ("data.range", lambda v: v in ("unit", "symmetric", "raw"), "'unit', 'symmetric' or 'raw'"),
     ("data.image_size", lambda v: 4 <= v <= 1024, "between 4 and 1024"),
@@ -369,7 +372,7 @@ RULES: list[tuple[str, Any, str]] = [
     ("model.z_dist", lambda v: v in ("uniform", "normal"), "'uniform' or 'normal'"),
     ("model.g_hidden", lambda v: all(w >= 1 for w in v), "positive widths"),
     ("model.d_hidden", lambda v: all(w >= 1 for w in v), "positive widths"),
-    ("model.init", lambda v: v in ("xavier_normal", "normal_002", "default"), "'xavier_normal', 'normal_002' or 'default'"),
+    ("model.init", lambda v: v in INITS, " or ".join(repr(i) for i in INITS)),
     ("model.ngf", lambda v: v >= 1, "at least 1"),
     ("model.ndf", lambda v: v >= 1, "at least 1"),
     ("model.g_norm", lambda v: v in NORMS, " or ".join(map(repr, NORMS))),
@@ -393,6 +396,7 @@ RULES: list[tuple[str, Any, str]] = [
     ("optim.lr_decay_end", lambda v: 0 <= v <= 1, "in [0, 1]"),
     ("train.batch_size", lambda v: v >= 1, "at least 1"),
     ("train.steps", lambda v: v >= 0, "0 or more"),
+    ("train.epochs", lambda v: v >= 0, "0 (use train.steps) or more"),
     ("train.d_steps", lambda v: v >= 1, "at least 1"),
     ("train.log_every", lambda v: v >= 1, "at least 1"),
     ("train.sample_every", lambda v: v >= 1, "at least 1"),

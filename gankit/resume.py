@@ -9,7 +9,7 @@ from gankit.config import Config
 from gankit.errors import ConfigError
 from gankit.runs import RunDir
 
-IGNORED = ("train.steps",)  # may change between sessions: resuming to a new total is normal
+IGNORED = ("train.steps", "train.epochs")  # may change between sessions: resuming to a new total is normal
 
 
 def config_differences(saved: Config, wanted: Config) -> list[str]:

@@ -57,6 +57,7 @@ class Step:
 
     def d_step(self, real, y_real, iteration: int, augment_p: float = 1.0):
         z, y_fake = self.latents.draw(real.shape[0], self.gen)
+        self._d_latents = z, y_fake  # train.same_z: the G update of this iteration reuses them
         draws = {**self.tricks.d_draws(real, iteration, augment_p),
                  **self.objective.d_draws(real.shape[0], self.gen, real.device)}
         stats = self.update(self.d_player, self.d_loss, real, y_real, z, y_fake, draws)
@@ -66,7 +67,7 @@ class Step:
     def g_step(self, shape: torch.Size, iteration: int, augment_p: float = 1.0):
         """One G update on fresh latents (and a fresh real batch when G's loss reads D on real data;
         ``train.unroll_steps`` more batches and latents for the unrolled D)."""
-        z, y = self.latents.draw(shape[0], self.gen)
+        z, y = self._d_latents if self.cfg.train.same_z else self.latents.draw(shape[0], self.gen)
         real, y_real = self.batches() if self.objective.g_uses_real else (None, None)
         draws = self.tricks.g_draws(shape, self.gen.device, iteration, real=real is not None, augment_p=augment_p)
         unroll = [(*self.batches(), *self.latents.draw(shape[0], self.gen)) for _ in range(self.cfg.train.unroll_steps)]

@@ -10,6 +10,7 @@ Everything a checkpoint holds is listed once, in ``stateful`` (named objects wit
 """
 from __future__ import annotations
 
+import math
 import random
 import time
 from dataclasses import dataclass
@@ -54,6 +55,11 @@ class TrainResult:
     rollbacks: int = 0
 
 
+def steps_for_epochs(epochs: float, n: int, images_per_iteration: int) -> int:
+    """Iterations in ``epochs`` passes over ``n`` training samples (D's real batches count)."""
+    return math.ceil(epochs * n / images_per_iteration)
+
+
 def seed_everything(seed: int) -> None:
     torch.manual_seed(seed)
     np.random.seed(seed)
@@ -73,6 +79,8 @@ def train(cfg: Config, run_dir: str | Path, *, resume: bool = False, time_budget
                         seed=cfg.train.seed)  # datasets drawn at random (ring8, stacked-mnist) follow the run's seed
     unseen = held_out(data, cfg.data.limit)  # images D never trains on: the overfitting check's
     data = limited(data, cfg.data.limit)  # data.limit: the same small subset for every seed
+    if cfg.train.epochs > 0:  # a budget in passes over the data, now that their number is known
+        cfg.train.steps = steps_for_epochs(cfg.train.epochs, len(data), cfg.train.batch_size * cfg.train.d_steps)
     gan = build_gan(cfg, data.shape, data.num_classes, device)
     G, latents = gan.G, gan.latents
     step_fn = build_step(cfg, gan, data, device)  # compiles on its first call, after any resume below

@@ -107,3 +107,72 @@ def test_conditional_presets_sample_the_requested_label(name, tmp_path, fast_dat
     with np.load(out) as z:
         assert z["images"].shape == (20, 28, 28) and z["labels"].tolist() == [3] * 20
     assert main(["sample", str(run), "--n", "5", "--label", "10", "--out", str(out)]) == 2
+
+
+# ---------------------------------------------------------------------------- the tutorials, exactly
+
+# Each tutorial's own values, read from its code: (batch, z_dim, z_dist, hidden, init, lr, betas, G loss,
+# the same z for both updates, iterations, a grid every).
+TUTORIALS = {
+    # the TensorFlow vanilla GAN: mb_size 128, Z U(-1, 1) of 100, xavier_init, AdamOptimizer() defaults,
+    # sigmoid cross-entropy (non-saturating G), a fresh sample_Z for G, range(1000000), plot every 1000
+    "tutorial-vanilla": (128, 100, "uniform", [128], "xavier_tutorial", 1e-3, [0.9, 0.999], "nonsaturating", None,
+                         False, 1_000_000, 1000),
+    # the PyTorch f-GAN: mb_size 32, z_dim 10, torch.randn, h_dim 128, nn.Linear's own init, Adam(lr=1e-3),
+    # G_loss = -mean(f*(T(fake))) (G minimises the bound), one z per iteration, range(1000000), every 1000
+    **{f"tutorial-fgan-{d}": (32, 10, "normal", [128], "default", 1e-3, [0.9, 0.999], f"fgan-{d}", "minimax", True,
+                              1_000_000, 1000) for d in ("tv", "kl", "reverse-kl", "pearson", "hellinger")},
+}
+
+
+@pytest.mark.parametrize("name", sorted(TUTORIALS))
+def test_tutorial_presets_are_the_tutorials_exactly(name):
+    batch, z_dim, z_dist, hidden, init, lr, betas, loss, g_form, same_z, steps, every = TUTORIALS[name]
+    c = C.load_preset(name)
+    assert (c.train.batch_size, c.model.z_dim, c.model.z_dist, c.model.g_hidden, c.model.d_hidden, c.model.init) == \
+        (batch, z_dim, z_dist, hidden, hidden, init)
+    assert (c.optim.name, c.optim.g_lr, c.optim.d_lr, c.optim.betas) == ("adam", lr, lr, betas)
+    assert c.loss.name == loss and (g_form is None or c.loss.g_form == g_form)
+    assert (c.train.same_z, c.train.steps, c.train.sample_every, c.train.grid_size) == (same_z, steps, every, 4)
+    assert not [t for t in __import__("gankit.tricks", fromlist=["active"]).active(c)], "a tutorial has no tricks"
+    assert (c.data.range, c.model.activation in ("auto", "relu")) == ("unit", True)  # [0, 1] pixels, sigmoid G, ReLU
+
+
+def test_the_tutorials_xavier_init_has_std_sqrt_2_over_fan_in_and_zero_biases():
+    from gankit.models.common import init_weights
+
+    torch.manual_seed(0)
+    net = torch.nn.Sequential(torch.nn.Linear(784, 512), torch.nn.Linear(512, 300))
+    init_weights(net, "xavier_tutorial")
+    for layer, fan_in in zip(net, (784, 512)):
+        assert layer.weight.std().item() == pytest.approx(math.sqrt(2 / fan_in), rel=0.02)
+        assert layer.weight.mean().abs().item() < 0.003 and torch.all(layer.bias == 0)
+    init_weights(net, "xavier_normal")  # Glorot: sqrt(2 / (fan_in + fan_out)), a different scale
+    assert net[0].weight.std().item() == pytest.approx(math.sqrt(2 / (784 + 512)), rel=0.02)
+
+
+@pytest.mark.parametrize("same_z", [True, False])
+def test_same_z_feeds_the_d_updates_latents_to_the_g_update(same_z):
+    from steps import make_step
+
+    cfg = C.load_preset("vanilla", ["model.g_hidden=[16]", "model.d_hidden=[16]", "model.z_dim=4",
+                                    "train.batch_size=8", "train.compile=false", f"train.same_z={same_z}"])
+    step = make_step(cfg, shape=(1, 4, 4))
+    seen = []
+    step.gan.G.register_forward_pre_hook(lambda m, args: seen.append(args[0].clone()))
+    step(0)
+    d_z, g_z = seen  # one G forward for D's fakes, one for G's update
+    assert torch.equal(d_z, g_z) == same_z
+
+
+def test_a_budget_in_epochs_sets_the_steps_from_the_data_and_steps_on_the_command_line_win(tmp_path):
+    run = tmp_path / "ep"
+    common = ["--dataset", "synthetic", "--no-progress", "--set", "model.g_hidden=[16]", "--set", "model.d_hidden=[16]",
+              "--set", "train.batch_size=16", "--set", "data.limit=100", "--set", "train.compile=false"]
+    assert main(["train", "vanilla", "--run-dir", str(run), "--set", "train.epochs=2", *common]) == 0
+    assert read_metrics(run / "metrics.jsonl")[-1]["step"] == 13  # ceil(2 epochs x 100 images / 16)
+    saved = C.load(run / "config.yaml")
+    assert (saved.train.epochs, saved.train.steps) == (2, 13)
+    # continuing it to a new total in steps: --steps replaces the budget in epochs
+    assert main(["train", "--resume", str(run), "--steps", "20", "--no-progress"]) == 0
+    assert read_metrics(run / "metrics.jsonl")[-1]["step"] == 20 and C.load(run / "config.yaml").train.epochs == 0
