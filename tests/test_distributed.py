@@ -5,6 +5,7 @@ same global batch of B and the same per-sample noise (rank r's stream supplies s
 r*B/2 .. (r+1)*B/2 - 1 of the global batch).
 """
 from __future__ import annotations
+import math
 
 import os
 import subprocess
@@ -113,6 +114,20 @@ def test_two_processes_match_one_process_with_the_same_global_batch(tmp_path):
 
     rows = read_metrics(run / "metrics.jsonl")
     assert [row["step"] for row in rows] == [4, 8, 12]
+
+
+def test_augmentation_and_ada_train_under_two_processes(tmp_path):
+    """DiffAugment's draws come from each rank's stream like its batch; ADA averages r_t over
+    the ranks (an all-reduce every 4 iterations), so every rank moves p alike."""
+    run = tmp_path / "ada"
+    r = torchrun(2, ["train", "vanilla", "--run-dir", str(run), "--dataset", "synthetic", "--steps", "16",
+                     "--no-progress", "--set", "train.device=cpu", "--set", "tricks.ada_target=0.6",
+                     "--set", "tricks.ada_kimg=0.2", *SETTINGS])
+    assert r.returncode == 0, r.stderr[-3000:]
+    rows = read_metrics(run / "metrics.jsonl")
+    assert [row["step"] for row in rows] == [4, 8, 12, 16]
+    assert all(math.isfinite(row["r_t"]) and 0 <= row["aug_p"] <= 1 for row in rows)
+    assert load_checkpoint(run / "checkpoints" / "last.pt")["ada"]["count"] == 0  # 16 iterations: 4 adjustments
 
 
 @pytest.mark.slow
