@@ -74,3 +74,11 @@ def test_the_command_lists_runs_and_refuses_unknown_lessons(tmp_path, capsys):
     assert out["topic"] == "bilinear" and (tmp_path / "bilinear.png").is_file()
     assert main(["learn", "bilnear"]) == 2
     assert "did you mean 'bilinear'" in capsys.readouterr().err
+
+
+def test_ebgans_d_digs_valleys_on_the_data_and_g_walks_into_them(tmp_path):
+    n = LESSONS.get("energy")(tmp_path).numbers
+    m = n["margin"]
+    assert n["energy_real_mean"] < m / 4  # D pulled the energy down on the data
+    assert n["energy_at_centre"] > m  # the ring's empty centre stays uphill, above the margin
+    assert n["energy_fake_mean"] < m  # G moved its samples below the margin, into the valleys
