@@ -159,6 +159,7 @@ class TricksConfig:
     minibatch_stddev: bool = False  # append the batch's feature stddev to D's head (Karras et al. 2018)
     mode_seeking: float = 0.0  # lambda of the mode-seeking diversity term in G's loss (Mao et al. 2019)
     ema: float = 0.0  # decay of an exponential moving average of G used for sampling and eval; 0 = off
+    ema_rampup: float = 0.0  # cap the EMA's half-life at this fraction of the updates so far (StyleGAN2-ADA: 0.05); 0 = off
     r1: float = 0.0  # gamma of the R1 penalty gamma/2 * E||grad_x D(x)||^2 on real data (Mescheder 2018)
     g_clip: float = 0.0  # clip G's global gradient norm to this; 0 = off
     d_clip: float = 0.0  # clip D's global gradient norm to this; 0 = off
@@ -429,6 +430,7 @@ RULES: list[tuple[str, Any, str]] = [
      "0 or [B, C] with B, C at least 1"),
     ("tricks.mode_seeking", lambda v: v >= 0, "0 or more"),
     ("tricks.ema", lambda v: 0 <= v < 1, "in [0, 1)"),
+    ("tricks.ema_rampup", lambda v: 0 <= v <= 1, "in [0, 1]; 0 = off"),
     ("tricks.r1", lambda v: v >= 0, "0 or more"),
     ("tricks.g_clip", lambda v: v >= 0, "0 or more"),
     ("tricks.d_clip", lambda v: v >= 0, "0 or more"),

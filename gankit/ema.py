@@ -10,6 +10,11 @@ so after k updates ``w_ema = decay^k w_0 + (1 - decay) sum_i decay^(k-i) w_i``. 
 the decay so that 1 / (1 - decay) is well below the number of steps (0.999 for long
 runs, 0.99 for a few thousand steps), or the average still remembers the initial G.
 
+Ramp-up (``tricks.ema_rampup``, StyleGAN2-ADA's ``ema_rampup``): the average's half-life,
+ln(1/2) / ln(decay) updates, is capped at ``rampup`` times the number of updates so far,
+so early on the average follows G closely and a short run never samples the initial
+weights; the configured decay takes over once the run is long enough.
+
 BatchNorm: the running statistics G collected belong to G's weights, not to the
 average, and an averaged G sampled with them gives washed-out grey images. So before the
 average is used (grids, evaluation, checkpoints) its BatchNorm statistics are recomputed
@@ -19,6 +24,7 @@ buffers (spectral norm's power-iteration vectors) are copied from G.
 from __future__ import annotations
 
 import copy
+import math
 import torch
 from torch import nn
 from torch.nn.modules.batchnorm import _BatchNorm
@@ -26,18 +32,28 @@ from torch.nn.modules.batchnorm import _BatchNorm
 
 class EMA:
     def __init__(self, model: nn.Module, decay: float, latents=None, stat_batches: int = 8,
-                 stat_batch_size: int = 128, seed: int = 0):
+                 stat_batch_size: int = 128, seed: int = 0, rampup: float = 0.0):
         """``latents`` (gankit.latents.Latents) feed the BatchNorm statistics; None = keep G's."""
-        self.decay, self.latents, self.seed = decay, latents, seed
+        self.decay, self.latents, self.seed, self.rampup = decay, latents, seed, rampup
         self.stat_batches, self.stat_batch_size = stat_batches, stat_batch_size
         self.model = copy.deepcopy(model).eval().requires_grad_(False)
         self._bn = [m for m in self.model.modules() if isinstance(m, _BatchNorm)]
         self._stats_fresh = False
 
+    def decay_at(self, updates: int) -> float:
+        """The decay of update number ``updates`` (1-based): the configured one, or less while ramping up."""
+        if self.rampup <= 0:
+            return self.decay
+        half_life = math.log(0.5) / math.log(self.decay)
+        return 0.5 ** (1.0 / min(half_life, self.rampup * updates))
+
     @torch.no_grad()
-    def update(self, model: nn.Module) -> None:
+    def update(self, model: nn.Module, updates: int | None = None) -> None:
+        """Average in ``model``; ``updates``: how many updates this one makes (the loop's step count,
+        which resume restores, so the ramp needs no state of its own)."""
+        decay = self.decay_at(updates) if updates is not None else self.decay
         for avg, p in zip(self.model.parameters(), model.parameters()):
-            avg.lerp_(p.detach(), 1.0 - self.decay)
+            avg.lerp_(p.detach(), 1.0 - decay)
         for (name, avg), b in zip(self.model.named_buffers(), model.buffers()):
             if not _is_bn_stat(name):
                 avg.copy_(b)

@@ -84,7 +84,8 @@ def train(cfg: Config, run_dir: str | Path, *, resume: bool = False, time_budget
     gan = build_gan(cfg, data.shape, data.num_classes, device)
     G, latents = gan.G, gan.latents
     step_fn = build_step(cfg, gan, data, device)  # compiles on its first call, after any resume below
-    ema = EMA(G, cfg.tricks.ema, latents, seed=cfg.train.seed) if cfg.tricks.ema > 0 else None
+    ema = (EMA(G, cfg.tricks.ema, latents, seed=cfg.train.seed, rampup=cfg.tricks.ema_rampup)
+           if cfg.tricks.ema > 0 else None)
     schedules = Schedules(cfg, gan.opt_g, gan.opt_d)  # optim.lr_decay, stepped once per iteration
     ada = (AdaptiveAugment(cfg.tricks.ada_target, cfg.tricks.ada_kimg, cfg.train.batch_size * cfg.train.d_steps)
            if cfg.tricks.ada_target > 0 else None)  # tricks.ada_target: the augmentation probability p
@@ -206,7 +207,7 @@ def train(cfg: Config, run_dir: str | Path, *, resume: bool = False, time_budget
                     note(step, f"compiled the training step in {time.perf_counter() - started:.0f} s (kept in "
                                f"torch's compile cache: later runs of this model and batch shape start faster)")
                 if ema is not None:
-                    ema.update(G)
+                    ema.update(G, step + 1)
                 schedules.step()
                 step += 1
                 means.add(stats)

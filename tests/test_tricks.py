@@ -298,6 +298,29 @@ def test_ema_equals_the_closed_form_average_after_k_steps():
     assert not ema.model.weight.requires_grad
 
 
+@pytest.mark.parametrize("updates,half_life", [(1, 0.05), (20, 1.0), (2000, 100.0), (20000, None)])
+def test_ema_rampup_caps_the_half_life_at_a_share_of_the_updates_so_far(updates, half_life):
+    ema = EMA(nn.Linear(2, 1), 0.999, rampup=0.05)
+    want = 0.5 ** (1 / half_life) if half_life else 0.999  # 0.999's own half-life, 693 updates, takes over
+    assert ema.decay_at(updates) == pytest.approx(want, rel=1e-12)
+    assert EMA(nn.Linear(2, 1), 0.999).decay_at(updates) == 0.999  # no ramp: the configured decay
+
+
+def test_a_ramped_ema_of_a_short_run_follows_g_instead_of_its_initial_weights():
+    def final(rampup):
+        model = nn.Linear(1, 1, bias=False)
+        with torch.no_grad():
+            model.weight.zero_()
+        ema = EMA(model, 0.999, rampup=rampup)
+        for k in range(1, 301):  # G's weight walks from 0 to 1 over a 300-update run
+            with torch.no_grad():
+                model.weight.fill_(k / 300)
+            ema.update(model, k)
+        return ema.model.weight.item()
+    assert final(0.0) < 0.15  # 0.999 over 300 updates still remembers the initial 0
+    assert final(0.05) > 0.9  # the last ~5% of the run
+
+
 @pytest.mark.parametrize("decay,at,factor", [
     ("step", 25, 0.5 ** 2),                # gamma 0.5 every 10 -> two drops by step 25
     ("exponential", 15, 0.5 ** 1.5),       # smooth: gamma ** (t / every)
