@@ -27,6 +27,7 @@ COLLAPSE_RATIO = 0.35  # diversity below this fraction of its best so far counts
 COVERAGE_MIN = 0.5  # a classifier finding fewer than half the classes counts as collapse
 EXPLODE_FACTOR, EXPLODE_FLOOR, HISTORY = 10.0, 10.0, 20
 OVERFIT_RV, OVERFIT_ROWS = 0.5, 3  # held-out images scored past half-way to the fakes, this many rows running
+OVERFIT_CLEAR = 0.35  # ... and the episode ends only below this (r_v is noisy: no new warning for every dip)
 
 
 def diversity(x: torch.Tensor) -> torch.Tensor:
@@ -138,10 +139,14 @@ class HealthMonitor:
             del past[:-HISTORY]
 
         r_v = row.get("r_v")
-        self.overfit_rows = self.overfit_rows + 1 if isinstance(r_v, float) and r_v > OVERFIT_RV else 0
+        grew = isinstance(r_v, float) and r_v > OVERFIT_RV
+        if grew:
+            self.overfit_rows += 1
+        elif not isinstance(r_v, float) or r_v < OVERFIT_CLEAR:
+            self.overfit_rows = 0  # between the two thresholds the episode neither grows nor ends
         if self.overfit_rows >= OVERFIT_ROWS:
             active.append("overfitting")
-            if self.overfit_rows == OVERFIT_ROWS:
+            if grew and self.overfit_rows == OVERFIT_ROWS:
                 warnings.append(f"D is memorising the training images: it scores real images it has not seen "
                                 f"{r_v:.0%} of the way from the training images to the fakes (r_v) for "
                                 f"{OVERFIT_ROWS} log rows; try tricks.diffaugment=color,translation,cutout or "

@@ -335,3 +335,17 @@ def test_a_small_subset_run_logs_r_t_and_the_held_out_comparison(tmp_path):
     assert {"r_t", "D_train", "D_heldout", "r_v"} <= row.keys() and -1 <= row["r_t"] <= 1
     train(C.load_preset("vanilla", common), tmp_path / "full", progress=False)
     assert not {"r_t", "D_train", "r_v"} & read_metrics(tmp_path / "full" / "metrics.jsonl")[-1].keys()
+
+
+@pytest.mark.parametrize("series, warnings", [
+    ([0.6, 0.6, 0.6, 0.45, 0.6, 0.6, 0.7], 1),  # a dip that stays above 0.35 is the same episode
+    ([0.6, 0.6, 0.6, 0.2, 0.6, 0.6, 0.6], 2),  # a real recovery ends it; the next one warns again
+    ([0.6, 0.6, 0.4, 0.6, 0.7], 1),  # the third row past one half counts across a dip in the band
+    ([0.6, 0.6, 0.2, 0.6, 0.6], 0),  # a recovery in between: never 3 rows in one episode
+])
+def test_the_overfitting_warning_fires_once_per_episode(series, warnings):
+    from gankit.health import HealthMonitor
+
+    monitor = HealthMonitor()
+    said = [w for r_v in series for w in monitor.update({"r_v": r_v})]
+    assert len(said) == warnings
