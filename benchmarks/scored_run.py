@@ -22,6 +22,13 @@ GANKIT = [sys.executable, "-m", "gankit"]
 KEYS = ("fid", "kid", "precision", "recall", "density", "coverage", "class_coverage", "class_kl", "inception_score")
 
 
+def last_log_row(run: Path) -> dict:
+    """The run's last full row of metrics.jsonl: the losses and monitors (r_t, r_v, aug_p) at its end."""
+    rows = [json.loads(line) for line in (Path(run) / "metrics.jsonl").read_text().splitlines() if line.strip()]
+    full = [r for r in rows if not r.get("partial")]
+    return full[-1] if full else {}
+
+
 def train_and_score(name: str, head: list[str], tail: list[str], core: int | None, runs: str, n: int,
                     data_dir: str | None = None, grid: Path | None = None) -> dict:
     """``gankit train HEAD --run-dir RUNS/NAME --no-progress --set train.threads=1 TAIL``, pinned to
@@ -48,7 +55,7 @@ def train_and_score(name: str, head: list[str], tail: list[str], core: int | Non
     shares = result.get("class_histogram") or []
     if grid is not None:
         shutil.copy(run / "final.png", grid)
-    return {"steps": int(m.group(1)) if m else None, "train_s": int(m.group(2)) if m else None,
+    return {"last_log_row": last_log_row(run), "steps": int(m.group(1)) if m else None, "train_s": int(m.group(2)) if m else None,
             "wall_s": round(wall, 1), "load_avg_after_train": [round(v, 2) for v in load],
             **{k: result.get(k) for k in KEYS},
             "min_class_share": min(shares) if shares else None, "max_class_share": max(shares) if shares else None,

@@ -24,7 +24,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # runs from a chec
 sys.path.insert(0, str(Path(__file__).resolve().parent))  # its sibling scored_run.py
 
 from gankit.provenance import command, machine  # noqa: E402
-from scored_run import on_cores, train_and_score  # noqa: E402
+from scored_run import last_log_row, on_cores, train_and_score  # noqa: E402
 
 METHODS = {
     "none": [],
@@ -51,8 +51,12 @@ def run_one(job: tuple, core: int | None, args) -> dict:
 def table(rows: list[dict]) -> str:
     """Per size and method: mean FID over seeds (each seed's), the ratio to no augmentation, classes."""
     ok = [r for r in rows if "error" not in r]
-    lines = ["| images | method | FID (mean) | FID per seed | vs none | classes covered (worst seed) | train s |",
-             "| --- | --- | --- | --- | --- | --- | --- |"]
+    lines = ["| images | method | FID (mean) | FID per seed | vs none | classes covered (worst seed) | r_v at the end | "
+             "ADA's p at the end | train s |", "| --- | --- | --- | --- | --- | --- | --- | --- | --- |"]
+
+    def last(group, key):  # the monitors' final values, seed by seed
+        values = [r.get("last_log_row", {}).get(key) for r in sorted(group, key=lambda r: r["seed"])]
+        return " / ".join(f"{v:.2f}" for v in values if v is not None) or "-"
     for size in sorted({r["size"] for r in ok}):
         means = {}
         for method in METHODS:
@@ -63,8 +67,8 @@ def table(rows: list[dict]) -> str:
             ratio = f"{means[method] / means['none']:.2f}x" if "none" in means and method != "none" else ""
             per_seed = " / ".join(f"{r['fid']:.1f}" for r in sorted(group, key=lambda r: r["seed"]))
             lines.append(f"| {size} | {method} | **{means[method]:.1f}** | {per_seed} | {ratio} | "
-                         f"{min(r['class_coverage'] for r in group):.1f} | "
-                         f"{statistics.mean(r['train_s'] for r in group):.0f} |")
+                         f"{min(r['class_coverage'] for r in group):.1f} | {last(group, 'r_v')} | "
+                         f"{last(group, 'aug_p')} | {statistics.mean(r['train_s'] for r in group):.0f} |")
     lines += [f"| {r['size']} | {r['method']} | failed: {' '.join(r['error'])} |" for r in rows if "error" in r]
     return "\n".join(lines)
 
@@ -84,7 +88,17 @@ def main(argv=None) -> int:
     ap.add_argument("--data-dir")
     ap.add_argument("--grids", help="copy each final.png here")
     ap.add_argument("--json", help="write the rows, machine and commands here")
+    ap.add_argument("--attach-logs", action="store_true",
+                    help="only add each row's last metrics row (r_t, r_v, aug_p) from its run folder to --json")
     args = ap.parse_args(argv)
+    if args.attach_logs:  # for tables made before rows carried it: the run folders still hold it
+        doc = json.loads(Path(args.json).read_text())
+        for row in doc["rows"]:
+            if "error" not in row:
+                name = f"small-{doc['dataset']}-{row['size']}-{row['method']}-s{row['seed']}"
+                row["last_log_row"] = last_log_row(Path(args.runs) / name)
+        Path(args.json).write_text(json.dumps(doc, indent=1) + "\n")
+        return 0
     methods = [m.strip() for m in args.methods.split(",") if m.strip()]
     unknown = [m for m in methods if m not in METHODS]
     if unknown:
