@@ -14,9 +14,7 @@ each run's final.png as ``PRESET-DATASET.png``.
 from __future__ import annotations
 
 import argparse
-import json
 import sys
-import time
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # runs from a checkout, installed or not
@@ -24,7 +22,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))  # its sibling scored_r
 
 from gankit.config import preset_names  # noqa: E402
 from gankit.provenance import command, machine  # noqa: E402
-from scored_run import on_cores, train_and_score  # noqa: E402
+from scored_run import add_run_arguments, json_writer, on_cores, train_and_score  # noqa: E402
 
 
 def run_preset(preset: str, core: int | None, args) -> dict:
@@ -56,27 +54,15 @@ def main(argv=None) -> int:
     ap.add_argument("--presets", default=",".join(preset_names()), help="comma-separated (default: all)")
     ap.add_argument("--dataset", default="mnist")
     ap.add_argument("--seed", type=int, default=0)
-    ap.add_argument("--n", type=int, default=10000, help="samples scored per preset")
     ap.add_argument("--steps", type=int, help="override every preset's budget (a quick check of the script)")
-    ap.add_argument("--jobs", type=int, default=2, help="presets trained side by side, one core each")
-    ap.add_argument("--cores", help="comma-separated cores to pin the jobs to (default: 0, 1, ...)")
-    ap.add_argument("--runs", default="runs/family", help="where the run folders go")
-    ap.add_argument("--data-dir")
+    add_run_arguments(ap, "runs/family")
     ap.add_argument("--grids", help="copy each final.png here as PRESET-DATASET.png")
     ap.add_argument("--json", help="write the rows, machine and commands here")
     args = ap.parse_args(argv)
     presets = [p.strip() for p in args.presets.split(",") if p.strip()]
-    t = time.time()
-    rows: list[dict] = []
-
-    def save(row):  # after every row: an interrupted run keeps what it finished
-        rows.append(row)
-        if args.json:
-            out = {"machine": machine(), "jobs": args.jobs, "command": command(), "dataset": args.dataset,
-                   "seed": args.seed, "n": args.n, "started": time.strftime("%Y-%m-%d %H:%M:%S", time.gmtime(t)),
-                   "rows": sorted(rows, key=lambda r: presets.index(r["preset"]))}
-            Path(args.json).write_text(json.dumps(out, indent=1) + "\n")
-
+    save, rows = json_writer(args.json, {"machine": machine(), "jobs": args.jobs, "command": command(),
+                                         "dataset": args.dataset, "seed": args.seed, "n": args.n},
+                             order=lambda r: presets.index(r["preset"]))
     on_cores(presets, lambda preset, core: run_preset(preset, core, args), args.jobs, args.cores, save)
     print(table(rows, args.dataset))
     return 0

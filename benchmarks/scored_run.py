@@ -23,10 +23,9 @@ KEYS = ("fid", "kid", "precision", "recall", "density", "coverage", "class_cover
 
 
 def last_log_row(run: Path) -> dict:
-    """The run's last full row of metrics.jsonl: the losses and monitors (r_t, r_v, aug_p) at its end."""
+    """The run's last row of metrics.jsonl: the losses and monitors (r_t, r_v, aug_p) at its end."""
     rows = [json.loads(line) for line in (Path(run) / "metrics.jsonl").read_text().splitlines() if line.strip()]
-    full = [r for r in rows if not r.get("partial")]
-    return full[-1] if full else {}
+    return rows[-1] if rows else {}
 
 
 def train_and_score(name: str, head: list[str], tail: list[str], core: int | None, runs: str, n: int,
@@ -82,3 +81,26 @@ def on_cores(items: list, work, jobs: int, cores: str | None, done) -> None:
     with ThreadPoolExecutor(jobs) as pool:
         for row in pool.map(job, items):
             done(row)
+
+
+def add_run_arguments(ap, runs: str) -> None:
+    """The options every table script shares: scoring, cores, folders and the JSON."""
+    ap.add_argument("--n", type=int, default=10000, help="samples scored per run")
+    ap.add_argument("--jobs", type=int, default=2, help="runs side by side, one core each")
+    ap.add_argument("--cores", help="comma-separated cores to pin the jobs to (default: 0, 1, ...)")
+    ap.add_argument("--runs", default=runs, help="where the run folders go")
+    ap.add_argument("--data-dir")
+
+
+def json_writer(path: str | None, header: dict, order=None):
+    """``save(row)``: keep the row and rewrite ``path`` (header + rows, ``order`` sorting them) after
+    every row, so an interrupted table keeps what it finished; returns (save, rows)."""
+    started = time.strftime("%Y-%m-%d %H:%M:%S", time.gmtime())
+    rows: list[dict] = []
+
+    def save(row: dict) -> None:
+        rows.append(row)
+        if path:
+            doc = {**header, "started": started, "rows": sorted(rows, key=order) if order else rows}
+            Path(path).write_text(json.dumps(doc, indent=1) + "\n")
+    return save, rows

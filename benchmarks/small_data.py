@@ -17,14 +17,13 @@ import argparse
 import json
 import statistics
 import sys
-import time
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # runs from a checkout, installed or not
 sys.path.insert(0, str(Path(__file__).resolve().parent))  # its sibling scored_run.py
 
 from gankit.provenance import command, machine  # noqa: E402
-from scored_run import last_log_row, on_cores, train_and_score  # noqa: E402
+from scored_run import add_run_arguments, json_writer, last_log_row, on_cores, train_and_score  # noqa: E402
 
 METHODS = {
     "none": [],
@@ -81,11 +80,7 @@ def main(argv=None) -> int:
     ap.add_argument("--methods", default=",".join(METHODS), help=f"comma-separated, of {', '.join(METHODS)}")
     ap.add_argument("--seeds", default="0,1", help="comma-separated")
     ap.add_argument("--steps", type=int, help="override the preset's step count")
-    ap.add_argument("--n", type=int, default=10000, help="samples scored per run")
-    ap.add_argument("--jobs", type=int, default=2, help="runs side by side, one core each")
-    ap.add_argument("--cores", help="comma-separated cores to pin the jobs to (default: 0, 1, ...)")
-    ap.add_argument("--runs", default="runs/small_data", help="where the run folders go")
-    ap.add_argument("--data-dir")
+    add_run_arguments(ap, "runs/small_data")
     ap.add_argument("--grids", help="copy each final.png here")
     ap.add_argument("--json", help="write the rows, machine and commands here")
     ap.add_argument("--attach-logs", action="store_true",
@@ -104,17 +99,8 @@ def main(argv=None) -> int:
     if unknown:
         ap.error(f"unknown method {unknown[0]!r}; choose from {', '.join(METHODS)}")
     jobs = [(int(n), m, int(s)) for n in args.sizes.split(",") for s in args.seeds.split(",") for m in methods]
-    t = time.time()
-    rows: list[dict] = []
-
-    def save(row):  # after every row: an interrupted run keeps what it finished
-        rows.append(row)
-        if args.json:
-            out = {"machine": machine(), "jobs": args.jobs, "command": command(), "preset": args.preset,
-                   "dataset": args.dataset, "n": args.n, "started": time.strftime("%Y-%m-%d %H:%M:%S", time.gmtime(t)),
-                   "rows": rows}
-            Path(args.json).write_text(json.dumps(out, indent=1) + "\n")
-
+    save, rows = json_writer(args.json, {"machine": machine(), "jobs": args.jobs, "command": command(),
+                                         "preset": args.preset, "dataset": args.dataset, "n": args.n})
     on_cores(jobs, lambda job, core: run_one(job, core, args), args.jobs, args.cores, save)
     print(table(rows))
     return 0
