@@ -35,6 +35,9 @@ def _add_train(sub):
     p.add_argument("--steps", type=int, help="total iterations (overrides train.steps)")
     p.add_argument("--time-budget", type=float, help="stop cleanly after this many seconds of training")
     p.add_argument("--seed", type=int, help="random seed (overrides train.seed)")
+    p.add_argument("--seeds", type=int, metavar="S",
+                   help="train S seeds at once as one batched model (--seed K, default 0, upwards); "
+                        "seed k's run in RUN_DIR/seed-k")
     p.add_argument("--set", dest="overrides", action="append", default=[], metavar="KEY=VALUE",
                    help="override any config key, e.g. --set train.batch_size=64 (repeatable)")
     p.add_argument("--resume", metavar="RUN_DIR", help="continue a run from its last checkpoint "
@@ -53,6 +56,8 @@ def cmd_train(args) -> int:
 
     if args.resume and (args.preset or args.run_dir):
         raise ConfigError("give either a PRESET [--run-dir DIR] or --resume RUN_DIR, not both")
+    if args.seeds is not None or (args.resume and seed_folders(args.resume)):
+        return _train_seeds(args)
     if args.resume:
         run = RunDir(args.resume)
         if not run.exists():
@@ -98,6 +103,67 @@ def cmd_train(args) -> int:
     print(f"done: {result.step} steps in {result.elapsed_s:.0f}s ({result.stopped_by}); {losses}; "
           f"grid {result.run_dir}/final.png, checkpoint {result.run_dir}/checkpoints/last.pt")
     return 0
+
+
+def seed_folders(root) -> list[tuple[int, Path]]:
+    """(k, folder) of each ``seed-k`` run in ``root`` (a ``--seeds`` run), by seed."""
+    root = Path(root)
+    found = [(int(p.name[5:]), p) for p in root.glob("seed-*") if p.name[5:].isdigit() and (p / "config.yaml").is_file()]
+    return sorted(found)
+
+
+def _train_seeds(args) -> int:
+    """``gankit train PRESET --seeds S [--seed K] --run-dir DIR``, or ``--resume DIR`` of such a run."""
+    from gankit import config as C
+    from gankit.runs import default_run_dir
+    from gankit.signals import exit_code
+    from gankit.train import train_seeds
+
+    if args.resume:
+        if args.overrides or args.dataset or args.seed is not None or args.seeds is not None or args.dry_run:
+            raise ConfigError("--resume continues a run as configured; only --steps and --time-budget may change")
+        found = seed_folders(args.resume)
+        seeds = [k for k, _ in found]
+        cfg = C.load(found[0][1] / "config.yaml")
+        cfg.train.seed = 0
+        if args.steps is not None:
+            C.apply_overrides(cfg, [f"train.steps={args.steps}", "train.epochs=0"])
+        run_dir = Path(args.resume)
+    else:
+        if not args.preset:
+            raise ConfigError("train --seeds needs a PRESET (see 'gankit list')")
+        if args.seeds < 1:
+            raise ConfigError("--seeds must be at least 1")
+        overrides = list(args.overrides)
+        for flag, key in ((args.dataset, "data.dataset"), (args.steps, "train.steps")):
+            if flag is not None:
+                overrides.insert(0, f"{key}={flag}")
+        if args.steps is not None or args.dry_run:
+            overrides.insert(0, "train.epochs=0")
+        if args.dry_run:
+            overrides.append("train.steps=1")
+        cfg = C.load_preset(args.preset, overrides)
+        first = args.seed if args.seed is not None else cfg.train.seed
+        seeds = list(range(first, first + args.seeds))
+        run_dir = Path(args.run_dir or default_run_dir(cfg))
+    if args.time_budget is not None and args.time_budget <= 0:
+        raise ConfigError("--time-budget must be positive")
+    try:
+        results = train_seeds(cfg, run_dir, seeds, time_budget=args.time_budget, progress=not args.no_progress,
+                              data_dir=args.data_dir)
+    except ValueError as e:  # unbatchable: one line, exit 2
+        raise ConfigError(f"--seeds: {e}") from None
+    for k, r in zip(seeds, results):
+        losses = " ".join(f"{key}={v:.3f}" for key, v in r.last_metrics.items() if key not in ("step", "elapsed_s"))
+        state = f"diverged: {r.error}" if r.error else f"{r.step} steps ({r.stopped_by}); {losses}"
+        print(f"seed {k}: {state}", file=sys.stderr if r.error else sys.stdout)
+    signal = next((r.stopped_by for r in results if r.stopped_by in ("SIGINT", "SIGTERM")), None)
+    if signal:
+        print(f"gankit: stopped by {signal}; checkpoints in {run_dir}/seed-*/checkpoints; continue with: "
+              f"gankit train --resume {run_dir}", file=sys.stderr)
+        return exit_code(signal)
+    print(f"done: {len(seeds)} seeds in {max(r.elapsed_s for r in results):.0f}s; runs {run_dir}/seed-*")
+    return 3 if any(r.error for r in results) else 0  # 3: diverged, as a single run
 
 
 def _add_sample(sub):

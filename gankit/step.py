@@ -56,22 +56,30 @@ class Step:
         return stats
 
     def d_step(self, real, y_real, iteration: int, augment_p: float = 1.0):
-        z, y_fake = self.latents.draw(real.shape[0], self.gen)
-        self._d_latents = z, y_fake  # train.same_z: the G update of this iteration reuses them
-        draws = {**self.tricks.d_draws(real, iteration, augment_p),
-                 **self.objective.d_draws(real.shape[0], self.gen, real.device)}
-        stats = self.update(self.d_player, self.d_loss, real, y_real, z, y_fake, draws)
+        stats = self.update(self.d_player, self.d_loss, *self.d_inputs(real, y_real, iteration, augment_p))
         self.objective.after_d_step(self.gan.D)  # e.g. WGAN's weight clipping (eager and compiled alike)
         return stats
 
     def g_step(self, shape: torch.Size, iteration: int, augment_p: float = 1.0):
-        """One G update on fresh latents (and a fresh real batch when G's loss reads D on real data;
-        ``train.unroll_steps`` more batches and latents for the unrolled D)."""
+        return self.update(self.g_player, self.g_loss, *self.g_inputs(shape, iteration, augment_p))
+
+    def d_inputs(self, real, y_real, iteration: int, augment_p: float = 1.0) -> tuple:
+        """``d_loss``'s arguments for one D update on ``real``: every random number is drawn here,
+        in one fixed order (what lets a seed batch, gankit/seeds.py, replay a single run)."""
+        z, y_fake = self.latents.draw(real.shape[0], self.gen)
+        self._d_latents = z, y_fake  # train.same_z: the G update of this iteration reuses them
+        draws = {**self.tricks.d_draws(real, iteration, augment_p),
+                 **self.objective.d_draws(real.shape[0], self.gen, real.device)}
+        return real, y_real, z, y_fake, draws
+
+    def g_inputs(self, shape: torch.Size, iteration: int, augment_p: float = 1.0) -> tuple:
+        """``g_loss``'s arguments for one G update: fresh latents (and a fresh real batch when G's loss
+        reads D on real data; ``train.unroll_steps`` more batches and latents for the unrolled D)."""
         z, y = self._d_latents if self.cfg.train.same_z else self.latents.draw(shape[0], self.gen)
         real, y_real = self.batches() if self.objective.g_uses_real else (None, None)
         draws = self.tricks.g_draws(shape, self.gen.device, iteration, real=real is not None, augment_p=augment_p)
         unroll = [(*self.batches(), *self.latents.draw(shape[0], self.gen)) for _ in range(self.cfg.train.unroll_steps)]
-        return self.update(self.g_player, self.g_loss, z, self.tricks.pair_labels(y), real, y_real, draws, unroll)
+        return z, self.tricks.pair_labels(y), real, y_real, draws, unroll
 
     def d_loss(self, real, y_real, z, y_fake, draws):
         """D's objective on one batch: (loss, detached stats). The fast path compiles this too.
@@ -119,8 +127,11 @@ def _detached(terms: dict) -> dict:
     return {k: v.detach() for k, v in terms.items()}
 
 
-def build_step(cfg: Config, gan: GAN, data, device: torch.device) -> Step:
+def build_step(cfg: Config, gan: GAN, data, device: torch.device, eager: bool = False) -> Step:
     """The run's step over ``data`` (a dataset in memory), with every machine-dependent choice made here.
+
+    ``eager``: the eager update whatever the config says (a seed batch, gankit/seeds, runs the
+    updates itself and only asks each seed's step for its inputs).
 
     Under torchrun the networks are wrapped in DDP and each rank draws its share of
     ``train.batch_size`` from its own stream; the eager update runs, since DDP averages
@@ -139,13 +150,13 @@ def build_step(cfg: Config, gan: GAN, data, device: torch.device) -> Step:
         return Step(cfg, gan, batches, EagerUpdate(amp), G, D, mode="ddp", precision=precision,
                     threads=cfg.train.threads or torch.get_num_threads())
     threads = run_threads(cfg, gan.G, gan.D, device, gan.latents.num_classes)
-    reason = why_eager(cfg, device, gan.opt_g, gan.opt_d)
+    reason = "the seed batch runs the updates" if eager else why_eager(cfg, device, gan.opt_g, gan.opt_d)
     if reason is None:
         if device.type == "cpu":  # on CUDA, channels_last broke inductor's stride checks in the G update
             to_channels_last(gan.G, gan.D)
         return Step(cfg, gan, batches, CompiledUpdate(amp, device), mode="compiled", precision=precision,
                     threads=threads)
-    if cfg.train.compile and reason not in _logged:
+    if cfg.train.compile and not eager and reason not in _logged:
         _logged.add(reason)
         log.warning("fast path off: %s; using the eager step", reason)
     return Step(cfg, gan, batches, EagerUpdate(amp), mode="eager", precision=precision, threads=threads)

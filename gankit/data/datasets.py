@@ -2,6 +2,8 @@
 with ``labels [N]``. A loader's ``kind`` (gankit/data/kinds.py) says which; images by default."""
 from __future__ import annotations
 
+import inspect
+
 import numpy as np
 import torch
 
@@ -24,6 +26,12 @@ def load_dataset(name: str, split: str = "train", data_dir=None, **options) -> I
     if split not in ("train", "test"):
         raise ValueError(f"unknown split '{split}'; choose train or test")
     return DATASETS.get(name)(split=split, data_dir=data_dir, **options)
+
+
+def seeded(name: str) -> bool:
+    """Whether the dataset's samples are drawn from the run's seed (ring8, stacked-mnist): its
+    loader takes a ``seed``. Others are the same for every seed, and can be loaded once."""
+    return "seed" in inspect.signature(DATASETS.get(name)).parameters
 
 
 def dataset_kind(name: str):
