@@ -36,6 +36,18 @@ class CheckpointWriteError(CheckpointError):
 
 # ---------------------------------------------------------------------------- one file
 
+def _compact(value: Any) -> Any:
+    """``value`` with every tensor that views a larger storage copied out: ``torch.save`` writes a
+    view's whole storage, and a seed of a batch (gankit/seeds) holds views of all seeds' stack."""
+    if isinstance(value, torch.Tensor):
+        return value.clone() if value.untyped_storage().nbytes() > value.numel() * value.element_size() else value
+    if isinstance(value, dict):
+        return {k: _compact(v) for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return type(value)(_compact(v) for v in value)
+    return value
+
+
 def save_checkpoint(state: dict[str, Any], path: str | Path) -> Path:
     """Write ``state`` to a temp file in the same folder, fsync, then rename over ``path``.
 
@@ -44,7 +56,7 @@ def save_checkpoint(state: dict[str, Any], path: str | Path) -> Path:
     path = Path(path)
     try:
         with atomic_path(path) as tmp, open(tmp, "wb") as f:
-            torch.save({"format": FORMAT, "version": VERSION, "gankit_version": __version__, **state}, f)
+            torch.save({"format": FORMAT, "version": VERSION, "gankit_version": __version__, **_compact(state)}, f)
     except OSError as e:
         raise CheckpointWriteError(f"could not write {path} ({e.strerror or e}); "
                                    "any previous file there is untouched") from e

@@ -131,6 +131,11 @@ def test_cli_seed_folders_resume_and_sample(tmp_path, capsys):
                       "--no-progress", *SMALL_RING], capsys)
     assert code == 0, out.err
     assert sorted(p.name for p in root.iterdir()) == ["seed-3", "seed-4"]
+    sizes = [(root / f"seed-{k}" / "checkpoints" / "last.pt").stat().st_size for k in (3, 4)]
+    code, out = _cli(["ring8", "--seed", "3", "--steps", "20", "--run-dir", str(tmp_path / "alone"),
+                      "--no-progress", *SMALL_RING], capsys)
+    alone = (tmp_path / "alone" / "checkpoints" / "last.pt").stat().st_size
+    assert code == 0 and max(sizes) < 1.1 * alone  # a seed saves its own weights, not the whole stack
     for k in (3, 4):
         run = root / f"seed-{k}"
         assert C.load(run / "config.yaml").train.seed == k
