@@ -7,12 +7,14 @@ optionally followed by ``:`` and comma-separated overrides::
     dcgan-torch:tricks.label_smoothing=0.9,tricks.ema=0.99
     dcgan-torch:tricks.minibatch_discrimination=[16,4]     (commas inside [] stay in the value)
 
-Every configuration is trained with every seed through ``gankit.train.train``, one run at a
-time, with the same budget (``--steps`` iterations or ``--time-budget`` seconds), FID
+Every configuration is trained with every seed, with the same budget (``--steps`` iterations or ``--time-budget`` seconds), FID
 tracked during training (``eval.every``), and the final generator (its EMA when kept)
-scored with the evaluation metrics. Written to DIR::
+scored with the evaluation metrics. Under ``--steps``, a configuration's seeds train at once
+as one batched model (``gankit train --seeds``, gankit/seeds) when it can be batched, else
+one run at a time (``gankit.train.train``); under ``--time-budget`` always one at a time, so
+that every run gets the whole budget to itself. Written to DIR::
 
-    DIR/runs/<config>/seed<k>/   the ordinary run folders (eval.json holds the final scores)
+    DIR/runs/<config>/seed-<k>/  the ordinary run folders (eval.json holds the final scores)
     DIR/arena.json               every run's budget, steps, time, metrics and FID curve
     DIR/arena.md                 the ranked table (mean and sd over seeds), grids, curves
     DIR/grids/<config>.png       the seed-0 fixed-noise grid of each configuration
@@ -121,22 +123,50 @@ def _finished(run_dir: Path, cfg) -> dict | None:
     return json.loads(done.read_text())
 
 
-def run_one(entry: Entry, seed: int, cfg, run_dir: Path, time_budget, eval_n: int, data_dir, progress) -> dict:
-    from gankit.train import train
+def run_seeds(folder: Path, plan: list[tuple[int, config_mod.Config]], time_budget, eval_n: int, data_dir,
+              progress, log=print) -> list[dict]:
+    """Train and score one configuration's seeds (``plan``: (seed, config) pairs) in ``folder/seed-<k>``:
+    finished runs are reused; the others train as one seed batch when the budget is in steps and
+    the configuration can be batched, else one at a time."""
+    from gankit.train import train, train_seeds
 
-    saved = _finished(run_dir, cfg)
-    if saved is not None:
-        return saved
-    if run_dir.exists():
-        shutil.rmtree(run_dir)  # a half-finished or differently configured run: start clean
-    result = train(cfg, run_dir, time_budget=time_budget, progress=progress, data_dir=data_dir)
-    metrics = evaluate_run(run_dir, cfg.data.dataset, eval_n, data_dir)
+    rows = {seed: _finished(folder / f"seed-{seed}", cfg) for seed, cfg in plan}
+    todo = [(seed, cfg) for seed, cfg in plan if rows[seed] is None]
+    for seed, _ in todo:
+        if (folder / f"seed-{seed}").exists():
+            shutil.rmtree(folder / f"seed-{seed}")  # a half-finished or differently configured run: start clean
+    batch = 1  # how many seeds trained together (their elapsed_s is the batch's)
+    if len(todo) > 1 and time_budget is None:
+        try:
+            results = train_seeds(todo[0][1], folder, [seed for seed, _ in todo], progress=progress,
+                                  data_dir=data_dir)
+            todo_results = list(zip(todo, results))
+            batch = len(todo)
+            log(f"  trained seeds {', '.join(str(s) for s, _ in todo)} as one batch")
+        except ValueError as e:
+            log(f"  one seed at a time: {e}")
+            todo_results = None
+    else:
+        todo_results = None
+    if todo_results is None:
+        todo_results = [((seed, cfg), train(cfg, folder / f"seed-{seed}", time_budget=time_budget, progress=progress,
+                                            data_dir=data_dir)) for seed, cfg in todo]
+    for (seed, cfg), result in todo_results:
+        rows[seed] = score_run(seed, cfg, result, eval_n, data_dir, batch)
+    return [rows[seed] for seed, _ in plan]
+
+
+def score_run(seed: int, cfg, result, eval_n: int, data_dir, batch: int = 1) -> dict:
+    """The arena's row for one trained run: final scores, FID (or modes) curve, steps and time."""
+    run_dir = Path(result.run_dir)
+    metrics = evaluate_run(run_dir, cfg.data.dataset, eval_n, data_dir) if not result.error else {}
     key = quality(cfg.data.dataset).headline
     curve = quality_curve(run_dir, key)
     if not curve or curve[-1]["step"] != result.step:
         curve.append({"step": result.step, "elapsed_s": round(result.elapsed_s, 3), key: metrics.get(key)})
     row = {"seed": seed, "run_dir": str(run_dir), "steps": result.step, "elapsed_s": round(result.elapsed_s, 2),
-           "stopped_by": result.stopped_by, "metrics": metrics, f"{key}_curve": curve}  # fid_curve for images
+           "batch": batch, "stopped_by": result.stopped_by, "metrics": metrics, f"{key}_curve": curve,  # fid_curve for images
+           **({"error": result.error} if result.error else {})}
     (run_dir / "arena_run.json").write_text(json.dumps(row, indent=1) + "\n")
     return row
 
@@ -184,18 +214,15 @@ def run_arena(configs: list[str], out: str | Path, *, dataset: str | None = None
     doc = {"dataset": plan[0][2].data.dataset, "seeds": seeds, "budget": budget, "eval_n": eval_n,
            "eval_every": every, "set": list(extra), "rank_by": [k for k, _ in quality(plan[0][2].data.dataset).rank],
            "machine": machine(), "command": command(), "configs": []}
-    by_label: dict[str, dict] = {}
-    for i, (entry, seed, cfg) in enumerate(plan, 1):
-        if entry.label not in by_label:
-            by_label[entry.label] = {"label": entry.label, "slug": entry.slug, "preset": entry.preset,
-                                     "overrides": entry.overrides, "active_tricks": _active(cfg), "runs": []}
-            doc["configs"].append(by_label[entry.label])
-        log(f"[{i}/{len(plan)}] {entry.label} seed {seed}")
-        row = run_one(entry, seed, cfg, out / "runs" / entry.slug / f"seed{seed}", time_budget, eval_n,
-                      data_dir, progress)
-        by_label[entry.label]["runs"].append(row)
-        by_label[entry.label]["summary"] = summarise(by_label[entry.label]["runs"])
-        _write_json(doc, out / "arena.json")  # after every run: an interrupted arena keeps its results
+    for i, entry in enumerate(entries, 1):
+        config = {"label": entry.label, "slug": entry.slug, "preset": entry.preset, "overrides": entry.overrides,
+                  "active_tricks": _active(plan[(i - 1) * seeds][2]), "runs": []}
+        doc["configs"].append(config)
+        log(f"[{i}/{len(entries)}] {entry.label}, seeds 0..{seeds - 1}")
+        config["runs"] = run_seeds(out / "runs" / entry.slug, [(s, cfg) for e, s, cfg in plan if e is entry],
+                                   time_budget, eval_n, data_dir, progress, log)
+        config["summary"] = summarise(config["runs"])
+        _write_json(doc, out / "arena.json")  # after every configuration: an interrupted arena keeps its results
     doc["ranking"] = rank(doc)
     _write_json(doc, out / "arena.json")
     write_report(out)

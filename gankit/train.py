@@ -116,6 +116,9 @@ def train_seeds(cfg: Config, run_dir: str | Path, seeds: list[int], *, time_budg
     if distributed.is_enabled():
         raise ValueError("these seeds cannot train as one batch: data-parallel training runs one seed at a time")
     shared = None if seeded(cfg.data.dataset) else training_data(cfg, data_dir)  # one copy of MNIST for all
+    why = batch_refusal(cfg, (shared or training_data(cfg, data_dir))[0], device)
+    if why:  # before any folder is written
+        raise ValueError(f"these seeds cannot train as one batch: {why}")
     runs = []
     for k in seeds:
         seed_cfg = copy.deepcopy(cfg)
@@ -137,6 +140,14 @@ def train_seeds(cfg: Config, run_dir: str | Path, seeds: list[int], *, time_budg
     drive(runs, advance, runs[0].step_fn.threads, batch.compiled, time_budget, progress,
           f"{cfg.preset or 'train'} x{len(runs)} seeds")
     return [r.result for r in runs]
+
+
+def batch_refusal(cfg: Config, data, device=torch.device("cpu")) -> str | None:
+    """Why ``cfg`` cannot train as a seed batch (None when it can), from a throwaway build of its step."""
+    from gankit.seeds import unbatchable
+
+    return unbatchable(build_step(cfg, build_gan(cfg, data.shape, data.num_classes, device), data, device,
+                                  eager=True))
 
 
 def drive(runs: list[Run], advance: Callable[[list[Run]], list[dict]], threads: int, compiling: bool,

@@ -30,6 +30,7 @@ def test_arena_json_has_every_run_with_metrics(arena):
         assert [r["seed"] for r in c["runs"]] == [0, 1]
         for r in c["runs"]:
             assert r["steps"] == 40 and r["metrics"]["fid"] > 0
+            assert r["batch"] == 2  # a step budget and MLPs: the two seeds trained as one batch
             assert [p["step"] for p in r["fid_curve"]] == [20, 40]
             cfg = C.load(f"{r['run_dir']}/config.yaml")
             assert cfg.train.seed == r["seed"] and cfg.train.steps == 40
@@ -56,7 +57,7 @@ def test_ranking_and_report(arena):
 
 
 def test_rerun_reuses_finished_runs(arena, data_dir):
-    ckpt = arena / "runs" / parse_entry(CONFIGS[0]).slug / "seed0" / "checkpoints" / "last.pt"
+    ckpt = arena / "runs" / parse_entry(CONFIGS[0]).slug / "seed-0" / "checkpoints" / "last.pt"
     before = ckpt.stat().st_mtime_ns
     assert main(["arena", CONFIGS[0], "--steps", "40", "--seeds", "1", "--eval-n", "200", "--eval-every", "20",
                  "--data-dir", str(data_dir), "--out", str(arena)]) == 0
