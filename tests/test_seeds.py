@@ -148,6 +148,11 @@ def test_cli_seed_folders_resume_and_sample(tmp_path, capsys):
     for k in (3, 4):
         assert "resumed from step 20" in (root / f"seed-{k}" / "train.log").read_text()
         assert load_checkpoint(root / f"seed-{k}" / "checkpoints" / "last.pt")["step"] == 30
+    # --resume of the batch's folder continues every seed in it.
+    code, out = _cli(["--resume", str(root), "--steps", "40", "--no-progress"], capsys)
+    assert code == 0, out.err
+    assert [load_checkpoint(root / f"seed-{k}" / "checkpoints" / "last.pt")["step"] for k in (3, 4)] == [40, 40]
+    assert "seed 3: 40 steps" in out.out and "seed 4: 40 steps" in out.out
     # A seed's folder is a run like any other.
     assert main(["sample", str(root / "seed-4"), "--n", "50", "--out", str(tmp_path / "p.npz")]) == 0
     import numpy as np

@@ -70,7 +70,8 @@ class StackedOptimizer:
 
     def learning_rates(self) -> Tensor:
         """Each seed's current learning rate, [S] float64: a graph input, so schedules do not recompile."""
-        return torch.tensor([opt.param_groups[0]["lr"] for opt in self.opts], dtype=torch.float64)
+        return torch.tensor([opt.param_groups[0]["lr"] for opt in self.opts], dtype=torch.float64,
+                            device=self.params[0].device)
 
     @torch.no_grad()
     def step(self, grads: list[Tensor | None], lrs: Tensor) -> None:
