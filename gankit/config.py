@@ -144,7 +144,8 @@ class EvalConfig:
 
 @dataclass
 class TricksConfig:
-    """Stabilisation tricks (docs/tricks.md). Every default means 'off'."""
+    """Stabilisation tricks (docs/tricks.md). Every default means 'off' (ema_rampup only shapes
+    an EMA that tricks.ema switches on)."""
     label_smoothing: float = 1.0  # BCE target for real samples; 0.9 = one-sided smoothing, 1.0 = off
     fake_label: float = 0.0  # BCE target for fakes; e.g. 0.1 with label_smoothing = two-sided, 0.0 = off
     label_flip: float = 0.0  # probability that a D-step target is swapped real<->fake
@@ -159,7 +160,9 @@ class TricksConfig:
     minibatch_stddev: bool = False  # append the batch's feature stddev to D's head (Karras et al. 2018)
     mode_seeking: float = 0.0  # lambda of the mode-seeking diversity term in G's loss (Mao et al. 2019)
     ema: float = 0.0  # decay of an exponential moving average of G used for sampling and eval; 0 = off
-    ema_rampup: float = 0.0  # cap the EMA's half-life at this fraction of the updates so far (StyleGAN2-ADA: 0.05); 0 = off
+    # cap the EMA's half-life at this fraction of the updates so far (StyleGAN2-ADA's ema_rampup), so a
+    # short run's average follows G instead of its initial weights; 0 = off (runs made before the ramp existed)
+    ema_rampup: float = 0.05
     r1: float = 0.0  # gamma of the R1 penalty gamma/2 * E||grad_x D(x)||^2 on real data (Mescheder 2018)
     g_clip: float = 0.0  # clip G's global gradient norm to this; 0 = off
     d_clip: float = 0.0  # clip D's global gradient norm to this; 0 = off
@@ -517,11 +520,22 @@ _V01_LOSS_SETTINGS = ("g_form", "clip", "margin", "pt_weight", "aux_weight")
 
 
 def _upgrade(raw: dict) -> dict:
-    """A config.yaml written by gankit 0.1, in today's shape (runs made then still resume).
+    """A config.yaml written by an older gankit, in today's shape (runs made then still resume).
 
     Its loss section listed every objective's settings: only the named objective's stay.
     Its ``loss.penalty: r1`` is today's ``tricks.r1`` (R1 is switched on one way).
+    A run with an EMA but no ``tricks.ema_rampup`` was made before the ramp existed: it had none.
+    Without an EMA the ramp does nothing, so the 0 written while it was off by default reads as
+    today's default: such a run still matches its preset, and ``--run-dir`` continues it.
     """
+    tricks = raw.get("tricks") if isinstance(raw, dict) else None
+    if isinstance(tricks, dict):
+        tricks = dict(tricks)
+        if tricks.get("ema") and "ema_rampup" not in tricks:
+            tricks["ema_rampup"] = 0.0
+        elif not tricks.get("ema") and tricks.get("ema_rampup") == 0:
+            del tricks["ema_rampup"]
+        raw = {**raw, "tricks": tricks}
     loss = raw.get("loss") if isinstance(raw, dict) else None
     if not isinstance(loss, dict) or not isinstance(loss.get("name", LossConfig.name), str):
         return raw

@@ -6,14 +6,16 @@ samples from the average are usually better than from the last iterate (Yazici e
 
     w_ema <- decay * w_ema + (1 - decay) * w
 
-so after k updates ``w_ema = decay^k w_0 + (1 - decay) sum_i decay^(k-i) w_i``. Choose
-the decay so that 1 / (1 - decay) is well below the number of steps (0.999 for long
-runs, 0.99 for a few thousand steps), or the average still remembers the initial G.
+so after k updates ``w_ema = decay^k w_0 + (1 - decay) sum_i decay^(k-i) w_i``. The
+average remembers about 1 / (1 - decay) updates (0.999 suits long runs, 0.99 a few
+thousand steps); a run shorter than that still remembers the initial G, unless it ramps up.
 
-Ramp-up (``tricks.ema_rampup``, StyleGAN2-ADA's ``ema_rampup``): the average's half-life,
-ln(1/2) / ln(decay) updates, is capped at ``rampup`` times the number of updates so far,
-so early on the average follows G closely and a short run never samples the initial
-weights; the configured decay takes over once the run is long enough.
+Ramp-up (``tricks.ema_rampup``, StyleGAN2-ADA's ``ema_rampup``; 0.05 unless a config turns
+it off): the average's half-life, ln(1/2) / ln(decay) updates, is capped at ``rampup``
+times the number of updates so far, so early on the average follows G closely and a short
+run never samples the initial weights; the configured decay takes over once the run is
+long enough (0.999: after 13,860 updates). Without it, 0.999 after 267 updates still
+gives the initial weights 0.999^267 = 77% of the average: a short run samples noise.
 
 BatchNorm: the running statistics G collected belong to G's weights, not to the
 average, and an averaged G sampled with them gives washed-out grey images. So before the

@@ -1,4 +1,6 @@
 """Configuration: presets, overrides, and bad values rejected with one clear line."""
+from pathlib import Path
+
 import pytest
 import yaml
 
@@ -99,3 +101,32 @@ def test_a_config_yaml_from_gankit_0_1_still_loads(tmp_path):
     cfg = C.load(path)
     assert cfg.loss.clip == 0.02 and not hasattr(cfg.loss, "margin")
     assert C.diff(cfg, C.load_preset("wgan", ["loss.clip=0.02"])) == []
+
+
+MISSING = object()
+
+
+@pytest.mark.parametrize("ema,written,loaded", [
+    (0.5, MISSING, 0.0),  # an EMA made before the ramp existed had none: it resumes without one
+    (0.5, 0.0, 0.0), (0.5, 0.2, 0.2),  # a ramp the config names is the ramp it ran with
+    (0.0, MISSING, C.TricksConfig.ema_rampup), (0.0, 0.0, C.TricksConfig.ema_rampup),  # no EMA: the ramp is inert
+])
+def test_a_config_yaml_from_before_the_ema_ramp_loads_as_it_ran(tmp_path, ema, written, loaded):
+    """tricks.ema_rampup is on by default now. A run config written before keeps the average it
+    trained with, and one without an EMA still matches its preset (so --run-dir resumes it)."""
+    old = C.load_preset("vanilla", [f"tricks.ema={ema}"]).to_dict()
+    del old["tricks"]["ema_rampup"]
+    if written is not MISSING:
+        old["tricks"]["ema_rampup"] = written
+    path = tmp_path / "config.yaml"
+    path.write_text(yaml.safe_dump(old))
+    cfg = C.load(path)
+    assert cfg.tricks.ema_rampup == loaded
+    if not ema:
+        assert C.diff(cfg, C.load_preset("vanilla")) == []
+
+
+def test_the_gankit_0_1_fixture_run_loads_without_an_ema_ramp():
+    fixture = Path(__file__).parent / "fixtures" / "v01-run" / "run" / "config.yaml"
+    cfg = C.load(fixture)
+    assert (cfg.tricks.ema, cfg.tricks.ema_rampup) == (0.5, 0.0)

@@ -176,3 +176,68 @@ def test_a_budget_in_epochs_sets_the_steps_from_the_data_and_steps_on_the_comman
     # continuing it to a new total in steps: --steps replaces the budget in epochs
     assert main(["train", "--resume", str(run), "--steps", "20", "--no-progress"]) == 0
     assert read_metrics(run / "metrics.jsonl")[-1]["step"] == 20 and C.load(run / "config.yaml").train.epochs == 0
+
+
+# ---------------------------------------------------------------------------- short runs: the EMA
+
+# Grids, final.png, gankit sample / eval / export draw from the EMA of G when a preset keeps one:
+# on a short run it must already be G's recent weights, not its random initial ones.
+EMA_PRESETS = [n for n in C.preset_names() if C.load_preset(n).tricks.ema > 0]
+SHORT_BUDGET_STEPS = 267  # what `gankit train dcgan --time-budget 240` reached on a 2-core CPU
+
+
+def test_the_presets_with_an_ema_are_known():
+    assert {"dcgan", "dcgan-radford"} <= set(EMA_PRESETS)
+
+
+@pytest.mark.parametrize("name", EMA_PRESETS)
+def test_an_ema_preset_has_forgotten_its_initial_weights_at_a_short_budget(name):
+    """The initial weights' share of the average after k updates is the product of the k
+    decays the loop applies: without the ramp 0.999^267 = 77%, noise."""
+    from gankit.ema import EMA
+
+    cfg = C.load_preset(name)
+    ema = EMA(torch.nn.Linear(1, 1), cfg.tricks.ema, rampup=cfg.tricks.ema_rampup)
+    share = math.prod(ema.decay_at(k) for k in range(1, SHORT_BUDGET_STEPS + 1))
+    assert share < 0.01, f"{name}: the initial G is {share:.0%} of the EMA after {SHORT_BUDGET_STEPS} updates"
+
+
+def _coarse_pixels(images) -> torch.Tensor:
+    """uint8 images [N, (1,) 28, 28] as 7x7 mean-pooled pixels: features a Frechet distance can
+    compare on 1,000 samples (dark background, a bright middle), with no trained extractor."""
+    x = torch.as_tensor(images).float().view(-1, 1, 28, 28) / 255
+    return torch.nn.functional.avg_pool2d(x, 4).flatten(1).double()
+
+
+@pytest.mark.parametrize("name", EMA_PRESETS)
+def test_a_short_run_of_an_ema_preset_samples_from_g_not_from_its_initial_weights(name, tmp_path, fast_data,
+                                                                                   stand_ins):
+    """Through the real loop, 40 updates on the synthetic bars: the checkpoint's G_ema, which
+    load_generator (hence gankit sample / eval / export) returns, lies far nearer G's weights
+    than G's initial ones, and its samples are far nearer the data than the initial G's or noise.
+    Without the ramp, 0.999^40 = 96% of the average is the initial G on both counts."""
+    from gankit.checkpoint import load_checkpoint
+    from gankit.metrics.fid import fid_from_features
+    from gankit.runs import load_generator
+    from gankit.sample import generate
+
+    run = tmp_path / name
+    assert main(["train", name, "--run-dir", str(run), "--steps", "40", "--no-progress",
+                 "--set", "train.batch_size=8", "--set", "train.checkpoint_every=1000"]) == 0
+    start = load_checkpoint(run / "checkpoints" / "step_0000000.pt")["G"]
+    end = load_checkpoint(run / "checkpoints" / "last.pt")
+    weights = [k for k, v in start.items() if v.is_floating_point() and not k.endswith(("running_mean", "running_var"))]
+
+    def distance(a, b):
+        return math.sqrt(sum(float(((a[k] - b[k]) ** 2).sum()) for k in weights))
+
+    to_g, to_start = distance(end["G_ema"], end["G"]), distance(end["G_ema"], start)
+    assert to_g < 0.5 * to_start, f"{name}: |G_ema - G| = {to_g:.4g}, |G_ema - G_0| = {to_start:.4g}"
+
+    real = _coarse_pixels(stand_ins["images"].samples[:1000])
+    noise = torch.randint(0, 256, (1000, 28, 28), dtype=torch.uint8, generator=torch.Generator().manual_seed(2))
+    fd = {"noise": fid_from_features(real, _coarse_pixels(noise))}
+    for checkpoint in ("step_0000000", "last"):
+        G, cfg, _ = load_generator(run, checkpoint=checkpoint)
+        fd[checkpoint] = fid_from_features(real, _coarse_pixels(generate(G, cfg, 1000, seed=0)[0]))
+    assert fd["last"] < 0.7 * min(fd["noise"], fd["step_0000000"]), f"{name}: pixel Frechet distances {fd}"
