@@ -93,7 +93,7 @@ def test_stacked_optimizer_is_each_seeds_torch_optimizer(kind):
     optimizer = StackedOptimizer(stacked, own, [[net.weight, net.bias] for net in nets])
     for _ in range(4):
         grads = [torch.randn(s.shape, generator=gen) for s in stacked]
-        optimizer.step(grads, optimizer.learning_rates())
+        optimizer.step(grads, optimizer.advance())
         for k, twin in enumerate(twins):
             twin.weight.grad, twin.bias.grad = grads[0][k].clone(), grads[1][k].clone()
             reference[k].step()

@@ -68,38 +68,50 @@ class StackedOptimizer:
                 stacked[k].copy_(value if value is not None else torch.zeros_like(stacked[k]))
             opt.state[p] = {name: stacked[k] for name, stacked in state.items()}  # views
 
-    def learning_rates(self) -> Tensor:
-        """Each seed's current learning rate, [S] float64: a graph input, so schedules do not recompile."""
-        return torch.tensor([opt.param_groups[0]["lr"] for opt in self.opts], dtype=torch.float64,
-                            device=self.params[0].device)
+    @torch.no_grad()
+    def advance(self) -> list[tuple[Tensor, Tensor | None]]:
+        """Count one more step for every seed (eagerly, before the update) and return, per
+        parameter, each seed's step size and Adam's second-moment bias correction ([S] each).
+
+        Computed here, outside the compiled update: inside it, inductor would recompute these
+        per-seed powers for every element of every weight. Every parameter counts the step,
+        as it does in torch when every parameter gets a gradient.
+        """
+        lrs = torch.tensor([opt.param_groups[0]["lr"] for opt in self.opts], dtype=torch.float64,
+                           device=self.params[0].device)
+        factors = []
+        for state in self.state:
+            step = state["step"].add_(1).double()
+            if self.kind is torch.optim.Adam:
+                beta1, beta2 = self.hyper["betas"]
+                factors.append(((lrs / (1 - beta1 ** step)).float(), (1 - beta2 ** step).sqrt().float()))
+            else:
+                factors.append((lrs.float(), None))
+        return factors
 
     @torch.no_grad()
-    def step(self, grads: list[Tensor | None], lrs: Tensor) -> None:
-        """One step of every seed with ``grads`` (aligned with ``params``; None = no gradient)."""
-        for p, g, state in zip(self.params, grads, self.state):
+    def step(self, grads: list[Tensor | None], factors: list[tuple[Tensor, Tensor | None]]) -> None:
+        """One step of every seed with ``grads`` (aligned with ``params``; None = no gradient) and the
+        ``factors`` that ``advance`` returned for it."""
+        for p, g, state, (size, bias2_sqrt) in zip(self.params, grads, self.state, factors):
             if g is None:
                 continue
             shape = (-1,) + (1,) * (p.dim() - 1)  # a per-seed scalar against [S, ...]
-            state["step"].add_(1)
-            lr = lrs.to(p.dtype).view(shape)
             if self.kind is torch.optim.Adam:
-                _adam(p, g, state, lr, shape, **self.hyper)
+                _adam(p, g, state, size.view(shape), bias2_sqrt.view(shape), **self.hyper)
             elif self.kind is torch.optim.RMSprop:
-                _rmsprop(p, g, state, lr, **self.hyper)
+                _rmsprop(p, g, state, size.view(shape), **self.hyper)
             else:
-                _sgd(p, g, state, lr, **self.hyper)
+                _sgd(p, g, state, size.view(shape), **self.hyper)
 
 
-def _adam(p, g, state, lr, shape, betas, eps, **_):
-    """torch.optim.Adam's update (amsgrad and weight decay off), with a step count per seed."""
+def _adam(p, g, state, step_size, bias2_sqrt, betas, eps, **_):
+    """torch.optim.Adam's update (amsgrad and weight decay off); ``step_size`` = lr / (1 - beta1^t)."""
     beta1, beta2 = betas
-    m, v, step = state["exp_avg"], state["exp_avg_sq"], state["step"]
+    m, v = state["exp_avg"], state["exp_avg_sq"]
     m.lerp_(g, 1 - beta1)
     v.mul_(beta2).addcmul_(g, g, value=1 - beta2)
-    bias1 = (1 - torch.pow(beta1, step)).view(shape)
-    bias2_sqrt = (1 - torch.pow(beta2, step)).sqrt().view(shape)
-    denom = (v.sqrt() / bias2_sqrt).add_(eps)
-    p.sub_(lr / bias1 * m / denom)
+    p.sub_(step_size * m / (v.sqrt() / bias2_sqrt + eps))
 
 
 def _rmsprop(p, g, state, lr, alpha, eps, momentum, **_):
