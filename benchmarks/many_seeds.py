@@ -98,7 +98,7 @@ def main(argv=None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     ap.add_argument("--presets", default="vanilla,ring8,gan2d", help="comma-separated (default: the vanilla MLP, "
                     "gankit's ring8 nets and the PacGAN paper's 2D nets)")
-    ap.add_argument("--seeds", default="1,2,4,8,16", help="batch sizes S (default 1,2,4,8,16)")
+    ap.add_argument("--seeds", default="1,2,4,8,10,16", help="batch sizes S (default 1,2,4,8,10,16)")
     ap.add_argument("--rounds", type=int, default=5)
     ap.add_argument("--iterations", type=int, default=50, help="iterations per timed round")
     ap.add_argument("--eager", action="store_true", help="time the eager steps instead of the compiled ones")
