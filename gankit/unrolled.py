@@ -30,9 +30,17 @@ def _step(opt, params: dict, grads: dict, k: int) -> dict:
             m = b1 * state["exp_avg"] + (1 - b1) * g if "exp_avg" in state else (1 - b1) * g
             v = b2 * state["exp_avg_sq"] + (1 - b2) * g * g if "exp_avg_sq" in state else (1 - b2) * g * g
             m_hat, v_hat = m / (1 - b1 ** t), v / (1 - b2 ** t)
-            out[name] = p - lr * m_hat / (v_hat.sqrt() + group["eps"])
+            out[name] = p - lr * m_hat / (_sqrt(v_hat) + group["eps"])
         return out
     return {name: p - lr * g for (name, p), g in zip(params.items(), grads.values())}
+
+
+def _sqrt(v: torch.Tensor) -> torch.Tensor:
+    """sqrt whose derivative is 0, not infinite, where ``v`` is 0: a weight D's loss does not move
+    (a maxout piece never chosen, an input that is always 0) has v = 0 on a first Adam step, and
+    autograd's inf * 0 there turned G's whole gradient into NaN."""
+    positive = v > 0
+    return torch.where(positive, torch.where(positive, v, torch.ones_like(v)).sqrt(), torch.zeros_like(v))
 
 
 def _optimised(opt) -> list:

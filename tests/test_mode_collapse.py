@@ -15,6 +15,7 @@ from gankit.metrics.modes import mixture_scores, stacked_scores
 from gankit.models import build_models
 from gankit.models.layers import Maxout
 from gankit.models.packing import PackedD
+from gankit.losses import build_loss
 from gankit.unrolled import _step, unrolled_discriminator
 
 from steps import make_step, run
@@ -175,6 +176,40 @@ def test_an_unrolled_adam_step_is_the_optimisers_own_step():
     opt.step()
     for name, p in D.named_parameters():
         assert torch.allclose(ours[name], p, atol=1e-6), name
+
+
+def test_a_weight_the_loss_never_moves_keeps_gs_unrolled_gradient_finite():
+    """D's weight on an input that is always 0 has a zero gradient, so a first unrolled Adam step
+    sees v = 0 there: G's gradient through it must stay finite (it was NaN: sqrt'(0) * 0)."""
+    torch.manual_seed(0)
+
+    class D(nn.Module):
+        def __init__(self):
+            super().__init__()
+            self.net = nn.Linear(3, 1)
+
+        def forward(self, x, y=None):
+            return self.net(x)
+
+    d = D()
+    opt = torch.optim.Adam(d.parameters(), lr=0.1)  # no state yet: the first step
+
+    class G(nn.Module):
+        def __init__(self):
+            super().__init__()
+            self.net = nn.Linear(2, 2)
+
+        def forward(self, z, y=None):
+            return torch.cat([self.net(z), torch.zeros(len(z), 1)], 1)  # the third feature is always 0
+
+    g = G()
+    real = torch.cat([torch.randn(8, 2), torch.zeros(8, 1)], 1)
+    batches = [(real, None, torch.randn(8, 2), None) for _ in range(2)]
+    obj = build_loss(C.load_preset("vanilla"))
+    loss = obj.g_loss(unrolled_discriminator(d, opt, obj, g, batches)(g(torch.randn(8, 2))))
+    grads = torch.autograd.grad(loss, list(g.parameters()))
+    assert all(torch.isfinite(x).all() for x in grads)
+    assert any(x.abs().sum() > 0 for x in grads)
 
 
 def test_the_unrolled_loss_differentiates_through_ds_updates():
