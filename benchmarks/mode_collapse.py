@@ -8,6 +8,11 @@ Each (variant, seed) is ``gankit train PRESET --dataset D --seed k`` with the va
 overrides (one core, ``train.threads=1``), then ``gankit eval RUN --json`` (2,500 samples
 for the 2D mixtures, 26,000 for Stacked MNIST). Rows give the mean and the standard error
 over seeds (sd / sqrt(seeds), as the paper's tables) and the training seconds.
+
+``--batched`` trains each variant's seeds at once instead (``gankit train PRESET --seeds S``,
+both cores, docs/performance.md), then scores each seed's folder; a row's ``train_s`` is then
+the whole batch's, and ``batch`` says how many seeds shared it. A variant that cannot be
+batched (unrolling) runs seed by seed as above.
 """
 from __future__ import annotations
 
@@ -90,6 +95,45 @@ def run_one(variant: str, seed: int, core, args) -> dict:
     return row
 
 
+def run_batched(variant: str, args) -> list[dict] | None:
+    """Every seed of ``variant`` as one seed batch, each then scored; None when it cannot be batched."""
+    preset = args.dataset if variant == "best" else (args.preset or PAPER_PRESET[args.dataset])
+    root = Path(args.runs) / f"{args.dataset}-{variant}-seeds"
+    if root.exists():
+        shutil.rmtree(root)
+    sets = [a for o in [*VARIANTS.get(variant, []), *args.set] for a in ("--set", o)]
+    budget = ["--steps", str(args.steps)] if args.steps else []
+    data = ["--data-dir", args.data_dir] if args.data_dir else []
+    train = ["train", preset, "--dataset", args.dataset, "--seeds", str(args.seeds), "--seed", "0",
+             "--run-dir", str(root), "--no-progress", *budget, *sets, *data]
+    t = time.perf_counter()
+    done = subprocess.run([*GANKIT, *train], capture_output=True, text=True)
+    wall = time.perf_counter() - t
+    if done.returncode == 2:  # refused: this variant cannot train as one batch
+        print(f"{variant}: {done.stderr.strip()}; seed by seed instead", flush=True)
+        return None
+    m = re.search(r"done: (\d+) seeds in (\d+)s", done.stdout)
+    rows = []
+    for seed in range(args.seeds):
+        line = re.search(rf"^seed {seed}: (\d+) steps", done.stdout, re.M)
+        if line is None:
+            rows.append({"variant": variant, "seed": seed, "error": done.stderr.strip().splitlines()[-1:]})
+            continue
+        evaluate = ["eval", str(root / f"seed-{seed}"), "--json", "--no-plots", *data]
+        scored = subprocess.run([*GANKIT, *evaluate], capture_output=True, text=True)
+        if scored.returncode:
+            rows.append({"variant": variant, "seed": seed, "error": scored.stderr.strip().splitlines()[-1:]})
+            continue
+        result = json.loads(scored.stdout.strip().splitlines()[-1])
+        row = {"variant": variant, "seed": seed, "steps": int(line.group(1)),
+               "train_s": int(m.group(2)) if m else None, "wall_s": round(wall, 1), "batch": args.seeds,
+               **{k: result.get(k) for k in (*METRICS[args.dataset], "mode_counts", "n")},
+               "commands": [shlex.join(["gankit", *train]), shlex.join(["gankit", *evaluate])]}
+        print(f"{variant} seed {seed}: " + ", ".join(f"{k} {row[k]}" for k in METRICS[args.dataset]), flush=True)
+        rows.append(row)
+    return rows
+
+
 def summarise(rows: list[dict], dataset: str) -> dict:
     """Per variant: mean and standard error of each metric over its seeds (None-valued KLs count
     as missing; how many is given)."""
@@ -137,8 +181,11 @@ def main(argv=None) -> int:
     ap.add_argument("--jobs", type=int, default=2)
     ap.add_argument("--runs", default="runs/mode-collapse")
     ap.add_argument("--data-dir")
+    ap.add_argument("--batched", action="store_true", help="each variant's seeds as one seed batch (--steps only)")
     ap.add_argument("--json")
     args = ap.parse_args(argv)
+    if args.batched and args.time_budget:
+        ap.error("--batched needs a budget in --steps (a time budget is per run)")
     variants = [v.strip() for v in args.variants.split(",") if v.strip()]
     jobs = [(v, s) for v in variants for s in range(args.seeds)]
     cores = Queue()
@@ -154,15 +201,25 @@ def main(argv=None) -> int:
 
     rows: list[dict] = []
     t = time.time()
+
+    def save(new_rows):
+        rows.extend(new_rows)
+        if args.json:
+            Path(args.json).write_text(json.dumps({
+                "machine": machine(), "command": command(), "dataset": args.dataset,
+                "preset": args.preset or PAPER_PRESET[args.dataset],
+                "started": time.strftime("%Y-%m-%d %H:%M:%S", time.gmtime(t)), "published": PUBLISHED[args.dataset],
+                "summary": summarise(rows, args.dataset), "rows": rows}, indent=1) + "\n")
+
+    if args.batched:
+        for variant in variants:
+            batch = run_batched(variant, args)
+            if batch is not None:
+                save(batch)
+                jobs = [job for job in jobs if job[0] != variant]
     with ThreadPoolExecutor(args.jobs) as pool:
         for row in pool.map(one, jobs):
-            rows.append(row)
-            if args.json:
-                Path(args.json).write_text(json.dumps({
-                    "machine": machine(), "command": command(), "dataset": args.dataset,
-                    "preset": args.preset or PAPER_PRESET[args.dataset],
-                    "started": time.strftime("%Y-%m-%d %H:%M:%S", time.gmtime(t)), "published": PUBLISHED[args.dataset],
-                    "summary": summarise(rows, args.dataset), "rows": rows}, indent=1) + "\n")
+            save([row])
     print(table(summarise(rows, args.dataset), args.dataset))
     return 0
 
