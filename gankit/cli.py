@@ -71,15 +71,7 @@ def cmd_train(args) -> int:
     else:
         if not args.preset:
             raise ConfigError("train needs a PRESET (see 'gankit list') or --resume RUN_DIR")
-        overrides = list(args.overrides)
-        for flag, key in ((args.dataset, "data.dataset"), (args.steps, "train.steps"), (args.seed, "train.seed")):
-            if flag is not None:
-                overrides.insert(0, f"{key}={flag}")
-        if args.steps is not None or args.dry_run:  # a budget in steps replaces a preset's in epochs
-            overrides.insert(0, "train.epochs=0")
-        if args.dry_run:
-            overrides.append("train.steps=1")
-        cfg = C.load_preset(args.preset, overrides)
+        cfg = _preset_config(args)
         run_dir = args.run_dir or default_run_dir(cfg)
         resume = should_resume(cfg, run_dir)
     if args.time_budget is not None and args.time_budget <= 0:
@@ -103,6 +95,21 @@ def cmd_train(args) -> int:
     print(f"done: {result.step} steps in {result.elapsed_s:.0f}s ({result.stopped_by}); {losses}; "
           f"grid {result.run_dir}/final.png, checkpoint {result.run_dir}/checkpoints/last.pt")
     return 0
+
+
+def _preset_config(args):
+    """The config ``gankit train PRESET`` runs: the preset, then --dataset/--steps/--seed, then --set."""
+    from gankit import config as C
+
+    overrides = list(args.overrides)
+    for flag, key in ((args.dataset, "data.dataset"), (args.steps, "train.steps"), (args.seed, "train.seed")):
+        if flag is not None:
+            overrides.insert(0, f"{key}={flag}")
+    if args.steps is not None or args.dry_run:  # a budget in steps replaces a preset's in epochs
+        overrides.insert(0, "train.epochs=0")
+    if args.dry_run:
+        overrides.append("train.steps=1")
+    return C.load_preset(args.preset, overrides)
 
 
 def seed_folders(root) -> list[tuple[int, Path]]:
@@ -134,17 +141,8 @@ def _train_seeds(args) -> int:
             raise ConfigError("train --seeds needs a PRESET (see 'gankit list')")
         if args.seeds < 1:
             raise ConfigError("--seeds must be at least 1")
-        overrides = list(args.overrides)
-        for flag, key in ((args.dataset, "data.dataset"), (args.steps, "train.steps")):
-            if flag is not None:
-                overrides.insert(0, f"{key}={flag}")
-        if args.steps is not None or args.dry_run:
-            overrides.insert(0, "train.epochs=0")
-        if args.dry_run:
-            overrides.append("train.steps=1")
-        cfg = C.load_preset(args.preset, overrides)
-        first = args.seed if args.seed is not None else cfg.train.seed
-        seeds = list(range(first, first + args.seeds))
+        cfg = _preset_config(args)
+        seeds = list(range(cfg.train.seed, cfg.train.seed + args.seeds))  # --seed K (or train.seed) upwards
         run_dir = Path(args.run_dir or default_run_dir(cfg))
     if args.time_budget is not None and args.time_budget <= 0:
         raise ConfigError("--time-budget must be positive")
