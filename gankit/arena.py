@@ -135,19 +135,15 @@ def run_seeds(folder: Path, plan: list[tuple[int, config_mod.Config]], time_budg
     for seed, _ in todo:
         if (folder / f"seed-{seed}").exists():
             shutil.rmtree(folder / f"seed-{seed}")  # a half-finished or differently configured run: start clean
-    batch = 1  # how many seeds trained together (their elapsed_s is the batch's)
+    batch, todo_results = 1, None  # how many seeds trained together (their elapsed_s is the batch's)
     if len(todo) > 1 and time_budget is None:
         try:
             results = train_seeds(todo[0][1], folder, [seed for seed, _ in todo], progress=progress,
                                   data_dir=data_dir)
-            todo_results = list(zip(todo, results))
-            batch = len(todo)
+            todo_results, batch = list(zip(todo, results)), len(todo)
             log(f"  trained seeds {', '.join(str(s) for s, _ in todo)} as one batch")
         except ValueError as e:
             log(f"  one seed at a time: {e}")
-            todo_results = None
-    else:
-        todo_results = None
     if todo_results is None:
         todo_results = [((seed, cfg), train(cfg, folder / f"seed-{seed}", time_budget=time_budget, progress=progress,
                                             data_dir=data_dir)) for seed, cfg in todo]

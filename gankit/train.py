@@ -115,17 +115,20 @@ def train_seeds(cfg: Config, run_dir: str | Path, seeds: list[int], *, time_budg
     device = distributed.init(cfg.train.device)
     if distributed.is_enabled():
         raise ValueError("these seeds cannot train as one batch: data-parallel training runs one seed at a time")
-    shared = None if seeded(cfg.data.dataset) else training_data(cfg, data_dir)  # one copy of MNIST for all
-    why = batch_refusal(cfg, (shared or training_data(cfg, data_dir))[0], device)
-    if why:  # before any folder is written
-        raise ValueError(f"these seeds cannot train as one batch: {why}")
-    runs = []
+    configs = []
     for k in seeds:
         seed_cfg = copy.deepcopy(cfg)
         seed_cfg.train.seed = k
-        folder = Path(run_dir) / f"seed-{k}"
-        seed_everything(k)  # the initial weights of seed k's single run
-        data, unseen = shared or training_data(seed_cfg, data_dir)
+        configs.append(seed_cfg)
+    shared = None if seeded(cfg.data.dataset) else training_data(cfg, data_dir)  # one copy of MNIST for all
+    datasets = [shared or training_data(c, data_dir) for c in configs]
+    why = batch_refusal(cfg, datasets[0][0], device)
+    if why:  # before any folder is written
+        raise ValueError(f"these seeds cannot train as one batch: {why}")
+    runs = []
+    for seed_cfg, (data, unseen) in zip(configs, datasets):
+        folder = Path(run_dir) / f"seed-{seed_cfg.train.seed}"
+        seed_everything(seed_cfg.train.seed)  # the initial weights of seed k's single run
         runs.append(Run(seed_cfg, folder, data, unseen, device, resume=should_resume(seed_cfg, folder),
                         data_dir=data_dir, eager=True, echo=False))
     batch = SeedBatch([r.step_fn for r in runs], compiled=cfg.train.compile if compiled is None else compiled)

@@ -28,7 +28,6 @@ from torch import nn
 from torch.func import functional_call, stack_module_state, vmap
 
 from gankit.fast.compiled import _own_code
-from gankit.losses.base import Objective
 from gankit.seeds.optim import StackedOptimizer, unsupported
 from gankit.step import Step
 
@@ -159,8 +158,7 @@ class SeedBatch:
             stats = self._run("D", [s.d_inputs(real, y, i, p) for s, (real, y), i, p
                                     in zip(self.steps, batches, iterations, ps)])
             for s in self.steps:  # e.g. WGAN's weight clipping, on each seed's views
-                if type(s.objective).after_d_step is not Objective.after_d_step:
-                    s.objective.after_d_step(s.gan.D)
+                s.objective.after_d_step(s.gan.D)
         shape = batches[0][0].shape
         stats.update(self._run("G", [s.g_inputs(shape, i, p) for s, i, p in zip(self.steps, iterations, ps)]))
         return stats
