@@ -331,22 +331,31 @@ def _add_serve(sub):
 
 
 def cmd_serve(args) -> int:
-    import errno
-
     from gankit.runs import RunDir
     from gankit.serve import make_server
 
     if not RunDir(args.run_dir).exists():
         raise ConfigError(f"{args.run_dir}: not a gankit run (no config.yaml)")
-    if not 0 <= args.port <= 65535:
-        raise ConfigError(f"--port {args.port}: must be in 0..65535")
+    server = _listen(lambda: make_server(args.run_dir, args.host, args.port, verbose=args.verbose), args.host, args.port)
+    return _serve_until_interrupted(server, f"serving {args.run_dir} at {server.url}  (Ctrl+C to stop)")
+
+
+def _listen(make, host: str, port: int):
+    """``make()``'s server, or a one-line ConfigError when the address cannot be bound."""
+    import errno
+
+    if not 0 <= port <= 65535:
+        raise ConfigError(f"--port {port}: must be in 0..65535")
     try:
-        server = make_server(args.run_dir, args.host, args.port, verbose=args.verbose)
+        return make()
     except OSError as e:
         if e.errno == errno.EADDRINUSE:
-            raise ConfigError(f"port {args.port} on {args.host} is in use; pick another with --port") from None
-        raise ConfigError(f"cannot listen on {args.host}:{args.port} ({e.strerror or e})") from None
-    print(f"serving {args.run_dir} at {server.url}  (Ctrl+C to stop)", flush=True)
+            raise ConfigError(f"port {port} on {host} is in use; pick another with --port") from None
+        raise ConfigError(f"cannot listen on {host}:{port} ({e.strerror or e})") from None
+
+
+def _serve_until_interrupted(server, banner: str) -> int:
+    print(banner, flush=True)
     try:
         server.serve_forever()
     except KeyboardInterrupt:
@@ -354,6 +363,25 @@ def cmd_serve(args) -> int:
     finally:
         server.server_close()
     return 0
+
+
+def _add_lab(sub):
+    p = sub.add_parser("lab", help="a small GAN learning a 2D shape, live in the browser (docs/learn.md)")
+    p.add_argument("--port", type=int, default=8001, help="port to listen on, on 127.0.0.1 (default 8001; 0 = any free port)")
+    p.add_argument("--verbose", action="store_true", help="log every request")
+
+
+def cmd_lab(args) -> int:
+    import torch
+
+    from gankit.lab.server import make_lab_server
+
+    torch.set_num_threads(1)  # the lab's networks are tiny: one thread runs them fastest, and leaves a core to the page
+    server = _listen(lambda: make_lab_server("127.0.0.1", args.port, verbose=args.verbose), "127.0.0.1", args.port)
+    try:
+        return _serve_until_interrupted(server, f"gankit lab at {server.url}  (open it in a browser; Ctrl+C to stop)")
+    finally:
+        server.lab.stop()
 
 
 def _add_arena(sub):
@@ -427,7 +455,7 @@ COMMANDS = {"train": (_add_train, cmd_train), "sample": (_add_sample, cmd_sample
             "eval": (_add_eval, cmd_eval),
             "export": (_add_export, cmd_export), "bench": (_add_bench, cmd_bench),
             "report": (_add_report, cmd_report), "serve": (_add_serve, cmd_serve),
-            "arena": (_add_arena, cmd_arena), "learn": (_add_learn, cmd_learn)}
+            "arena": (_add_arena, cmd_arena), "learn": (_add_learn, cmd_learn), "lab": (_add_lab, cmd_lab)}
 
 
 def build_parser() -> argparse.ArgumentParser:

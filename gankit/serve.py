@@ -107,10 +107,10 @@ class Handler(BaseHTTPRequestHandler):
                      _one(q, "mode", str, "slerp"))
         return png_bytes(ex.render(zs, _one(q, "label", int)), nrow=steps, pad=1)
 
-    def _static(self, path: str) -> None:
+    def _static(self, path: str, folder: Path | None = None) -> None:
         name = "index.html" if path in ("/", "/index.html") else path.lstrip("/")
-        files = {p.name: p for p in web_dir().iterdir() if p.is_file()}
-        if name not in files:  # only the files shipped in gankit/web, no path walking
+        files = {p.name: p for p in (folder or web_dir()).iterdir() if p.is_file()}
+        if name not in files:  # only the files shipped in the folder, no path walking
             return self._json(HTTPStatus.NOT_FOUND, {"error": f"no such page: {path}"})
         ctype = mimetypes.guess_type(name)[0] or "application/octet-stream"
         if ctype.startswith("text/") or ctype.endswith("javascript"):
@@ -120,10 +120,11 @@ class Handler(BaseHTTPRequestHandler):
 
 class ExplorerServer(ThreadingHTTPServer):
     daemon_threads = True
+    handler = Handler
 
     def __init__(self, address, explorer: Explorer | None, run_name: str, verbose: bool = False):
         self.explorer, self.run_name, self.verbose = explorer, run_name, verbose
-        super().__init__(address, Handler)
+        super().__init__(address, self.handler)
 
     @property
     def url(self) -> str:

@@ -1,4 +1,4 @@
-"""The report and the explorer in headless Chromium (Debian's chromium + Playwright).
+"""The report, the explorer and the lab in headless Chromium (Debian's chromium + Playwright).
 
 Skipped, with the reason, when either is missing; CI installs both.
 """
@@ -6,9 +6,11 @@ from __future__ import annotations
 
 import shutil
 import threading
+import time
 
 import pytest
 
+from gankit.lab.session import lab_losses
 from gankit.report import write_report
 from gankit.serve import make_server
 from web_runs import make_run
@@ -116,3 +118,120 @@ def test_explorer_answers_a_slider_move_with_a_new_image(tmp_path, page, conditi
         server.shutdown()
         server.server_close()
         thread.join(5)
+
+
+# ---------------------------------------------------------------------------------------- gankit lab
+@pytest.fixture()
+def lab(request):
+    from gankit.lab.server import make_lab_server
+
+    server = make_lab_server("127.0.0.1", 0, playing=getattr(request, "param", True))
+    thread = threading.Thread(target=server.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True)
+    thread.start()
+    yield server
+    server.shutdown()
+    server.server_close()
+    server.lab.stop()
+    thread.join(5)
+
+
+def _canvas(page, name: str = "plane") -> str:
+    return page.evaluate(f"document.getElementById('{name}').toDataURL()")
+
+
+def _wait(condition, seconds: float = 60.0):
+    deadline = time.time() + seconds
+    while not condition():
+        assert time.time() < deadline, "timed out"
+        time.sleep(0.05)
+
+
+def test_lab_trains_live_and_its_plots_move(lab, page):
+    external = []
+    page.route("**/*", lambda route: route.continue_() if route.request.url.startswith(lab.url)
+               else (external.append(route.request.url), route.abort()))
+    page.goto(lab.url)
+    page.wait_for_function("document.getElementById('status').textContent.includes('steps/s')")
+    start = lab.lab.session.iteration
+    plane, curves = _canvas(page), _canvas(page, "losses")
+    _wait(lambda: lab.lab.session.iteration > start + 50)
+    page.wait_for_function(f"parseInt(document.getElementById('stepinfo').textContent.slice(5)) > {start + 50}")
+    assert _canvas(page) != plane and _canvas(page, "losses") != curves
+    assert page.locator("#loss option").count() == len(lab_losses())
+    assert "modes held" in page.inner_text("#modes")
+    assert page.problems == [] and external == []
+
+
+@pytest.mark.parametrize("lab", [False], indirect=True)  # paused: each control's effect is all that changes
+def test_every_lab_control_does_what_it_says(lab, page):
+    from gankit.losses import LOSSES
+
+    settings = lambda: lab.lab.session.settings  # noqa: E731
+    page.goto(lab.url)
+    page.wait_for_function("document.getElementById('status').textContent.includes('paused')")
+    numbers = {"g_lr": 0.0005, "d_lr": 0.002, "d_steps": 2, "width": 32, "seed": 7, "unroll_steps": 1,
+               "instance_noise": 0.1, "label_smoothing": 0.9, "gradient_penalty": 1.0, "r1": 0.5}
+    for key, value in numbers.items():
+        page.locator(f"#{key}").fill(str(value))
+        page.locator(f"#{key}").press("Tab")  # a number counts when the field is left (the change event)
+        _wait(lambda: getattr(settings(), key) == value)
+    for key in ("spectral_norm", "minibatch_stddev"):
+        page.locator(f"#{key}").check()
+        _wait(lambda: getattr(settings(), key) is True)
+    page.select_option("#pack", "4")
+    _wait(lambda: settings().pack == 4)
+    page.select_option("#shape", "moons")
+    _wait(lambda: settings().shape == "moons")
+    assert lab.lab.session.iteration == 0  # each change restarted training
+
+    # label smoothing is for the logistic losses: hinge is refused, said so, and the control springs back
+    page.select_option("#loss", "hinge")
+    page.wait_for_selector("#error:not([hidden])")
+    assert "loss 'hinge' has none" in page.inner_text("#error")
+    page.wait_for_function("document.getElementById('loss').value === 'nonsaturating'")
+    page.locator("#label_smoothing").fill("1")
+    page.locator("#label_smoothing").press("Tab")
+    _wait(lambda: settings().label_smoothing == 1.0)
+    page.select_option("#loss", "hinge")
+    _wait(lambda: settings().loss == "hinge")
+    page.wait_for_function("document.getElementById('error').hidden")
+    assert page.inner_text("#loss-doc") == LOSSES.doc("hinge")
+
+    page.click("#step")
+    _wait(lambda: lab.lab.session.iteration == 1)
+    page.wait_for_function("document.getElementById('stepinfo').textContent === 'step 1'")
+    page.click("#play")
+    _wait(lambda: lab.lab.session.iteration > 5)
+    page.wait_for_function("document.getElementById('play').textContent === 'Pause'")
+    page.click("#play")
+    _wait(lambda: not lab.lab.playing)
+    page.click("#reset")
+    _wait(lambda: lab.lab.session.iteration == 0)
+    page.wait_for_function("document.getElementById('stepinfo').textContent === 'step 0'")
+
+    for layer in ("show-heat", "show-real", "show-fake", "show-push"):  # each layer of the picture
+        before = _canvas(page)
+        page.locator(f"#{layer}").uncheck()
+        page.wait_for_function(f"document.getElementById('plane').toDataURL() !== {before!r}")
+    assert all("status of 400" in p for p in page.problems), page.problems  # the refused hinge alone
+
+
+def test_lab_says_why_a_value_is_refused_and_trains_on(lab, page):
+    page.goto(lab.url)
+    page.wait_for_function("document.getElementById('status').textContent.includes('steps/s')")
+    page.locator("#g_lr").fill("5")
+    page.locator("#g_lr").press("Tab")
+    page.wait_for_selector("#error:not([hidden])")
+    assert "g_lr: 5" in page.inner_text("#error") and "between" in page.inner_text("#error")
+    page.wait_for_function("document.getElementById('g_lr').value === '0.001'")  # back to what trains
+    page.locator("#d_lr").fill("")
+    page.locator("#d_lr").press("Tab")
+    page.wait_for_function("document.getElementById('error').textContent.includes('is not a number')")
+    answer = page.request.post(lab.url + "api/settings", data="{not json")
+    assert answer.status == 400 and "not JSON" in answer.json()["error"]
+    answer = page.request.post(lab.url + "api/settings", data='{"loss": "no-such-loss"}')
+    assert answer.status == 400 and "no-such-loss" in answer.json()["error"]
+    step = lab.lab.session.iteration
+    _wait(lambda: lab.lab.session.iteration > step + 20)  # still training
+    assert lab.lab.session.settings.g_lr == 0.001 and lab.lab.session.settings.d_lr == 0.001
+    assert all("status of 400" in p for p in page.problems), page.problems
