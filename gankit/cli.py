@@ -376,8 +376,8 @@ def cmd_lab(args) -> int:
 
     from gankit.lab.server import make_lab_server
 
-    torch.set_num_threads(1)  # the lab's networks are tiny: one thread runs them fastest, and leaves a core to the page
     server = _listen(lambda: make_lab_server("127.0.0.1", args.port, verbose=args.verbose), "127.0.0.1", args.port)
+    torch.set_num_threads(1)  # the lab's networks are tiny: one thread runs them fastest, and leaves a core to the page
     try:
         return _serve_until_interrupted(server, f"gankit lab at {server.url}  (open it in a browser; Ctrl+C to stop)")
     finally:

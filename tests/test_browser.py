@@ -231,6 +231,8 @@ def test_lab_says_why_a_value_is_refused_and_trains_on(lab, page):
     assert answer.status == 400 and "not JSON" in answer.json()["error"]
     answer = page.request.post(lab.url + "api/settings", data='{"loss": "no-such-loss"}')
     assert answer.status == 400 and "no-such-loss" in answer.json()["error"]
+    answer = page.request.post(lab.url + "api/settings", data='{"g_lr": NaN, "width": 1e12}')
+    assert answer.status == 400 and "nan is not allowed" in answer.json()["error"]
     step = lab.lab.session.iteration
     _wait(lambda: lab.lab.session.iteration > step + 20)  # still training
     assert lab.lab.session.settings.g_lr == 0.001 and lab.lab.session.settings.d_lr == 0.001

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import json
 import math
+import socket
 import threading
 import time
 import urllib.error
@@ -15,6 +16,7 @@ import pytest
 import torch
 from torch import nn
 
+from gankit.cli import main
 from gankit.errors import ConfigError
 from gankit.lab import session as S
 from gankit.lab.server import Lab, make_lab_server
@@ -236,3 +238,13 @@ def test_the_page_and_its_files_are_served(lab_url):
     for name in ("lab.js", "lab.css"):
         with urllib.request.urlopen(f"{lab_url}/{name}", timeout=30) as r:
             assert r.status == 200 and len(r.read()) > 500
+
+
+def test_a_busy_port_is_one_line_and_exit_2(capsys):
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        s.listen(1)
+        port = s.getsockname()[1]
+        assert main(["lab", "--port", str(port)]) == 2
+    assert capsys.readouterr().err.strip() == f"gankit: error: port {port} on 127.0.0.1 is in use; pick another with --port"
+    assert main(["lab", "--port", "70000"]) == 2
