@@ -40,7 +40,7 @@ class ModelConfig:
     z_dist: str = "uniform"  # 'uniform' = U(-1,1) as the first tutorial, or 'normal' = N(0,1)
     g_hidden: list[int] = field(default_factory=lambda: [128])  # MLP generator hidden widths
     d_hidden: list[int] = field(default_factory=lambda: [128])  # MLP discriminator hidden widths
-    init: str = "xavier_normal"  # weight init: 'xavier_normal', 'xavier_tutorial', 'normal_002' (DCGAN) or 'default'
+    init: str = "xavier_normal"  # weight init: 'xavier_normal', 'xavier_uniform' (Keras' default), 'xavier_tutorial', 'normal_002' (DCGAN) or 'default'
     conditional: bool = False  # feed class labels to G and D
     # Architecture knobs shared by every model family ('auto'/null = the architecture's own choice,
     # e.g. DCGAN: BatchNorm, ReLU in G, LeakyReLU 0.2 in D; see docs/family.md for each model).
@@ -367,7 +367,7 @@ REPARAMS = ("none", "spectral", "weight")
 
 # Each rule: (dotted key, predicate, what the value must be). Kept as data so every
 # section's limits are visible in one place and new sections add lines, not code.
-INITS = ("xavier_normal", "xavier_tutorial", "normal_002", "default")
+INITS = ("xavier_normal", "xavier_uniform", "xavier_tutorial", "normal_002", "default")
 RULES: list[tuple[str, Any, str]] = [
     ("data.range", lambda v: v in ("unit", "symmetric", "raw"), "'unit', 'symmetric' or 'raw'"),
     ("data.image_size", lambda v: 4 <= v <= 1024, "between 4 and 1024"),

@@ -151,6 +151,26 @@ def test_the_tutorials_xavier_init_has_std_sqrt_2_over_fan_in_and_zero_biases():
     assert net[0].weight.std().item() == pytest.approx(math.sqrt(2 / (784 + 512)), rel=0.02)
 
 
+def test_keras_default_init_is_glorot_uniform_with_zero_biases():
+    """Keras' Dense / Conv2D / Conv2DTranspose default: glorot_uniform kernels, U(-a, a) with
+    a = sqrt(6 / (fan_in + fan_out)) (std a / sqrt(3) = sqrt(2 / (fan_in + fan_out))), 'zeros' biases.
+    A transposed conv's fans sum to the same (in + out) x kernel area either way round."""
+    from gankit.models.common import init_weights
+
+    torch.manual_seed(0)
+    net = torch.nn.Sequential(torch.nn.Linear(100, 7 * 7 * 256), torch.nn.ConvTranspose2d(256, 128, 5),
+                              torch.nn.Conv2d(64, 128, 5))
+    init_weights(net, "xavier_uniform")
+    for layer, fans in zip(net, (100 + 7 * 7 * 256, (256 + 128) * 25, (64 + 128) * 25)):
+        bound = math.sqrt(6 / fans)
+        w = layer.weight
+        assert w.abs().max().item() <= bound and w.abs().max().item() > 0.99 * bound  # uniform up to the bound
+        assert w.std().item() == pytest.approx(math.sqrt(2 / fans), rel=0.02)
+        assert w.mean().abs().item() < 0.05 * bound and torch.all(layer.bias == 0)
+        # uniform, not normal: half the weights lie beyond a / 2 (a normal of the same std puts 39% there)
+        assert (w.abs() > bound / 2).float().mean().item() == pytest.approx(0.5, abs=0.01)
+
+
 @pytest.mark.parametrize("same_z", [True, False])
 def test_same_z_feeds_the_d_updates_latents_to_the_g_update(same_z):
     from steps import make_step
