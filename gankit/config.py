@@ -113,6 +113,9 @@ class TrainConfig:
     steps: int = 20000  # iterations; one iteration = d_steps D updates + one G update
     epochs: float = 0  # when > 0, the budget in passes over the training set instead (sets steps when the data are known)
     same_z: bool = False  # G's update reuses the last D update's latents (the f-GAN tutorial), instead of fresh ones
+    # D and G update from one forward pass (the TensorFlow DCGAN tutorial's train_step): both gradients are
+    # taken before either network changes, so G follows the D of before D's update; the same z by construction
+    simultaneous: bool = False
     d_steps: int = 1  # discriminator updates per generator update
     log_every: int = 100  # metrics.jsonl row and progress-bar refresh (the only host syncs)
     sample_every: int = 1000  # fixed-noise grid PNG
@@ -419,6 +422,7 @@ RULES: list[tuple[str, Any, str]] = [
     ("eval.every", lambda v: v >= 0, "0 (off) or more"),
     ("eval.n", lambda v: 100 <= v <= 50000, "between 100 and 50000"),
     ("train.sync_batchnorm", lambda v: isinstance(v, bool), "true or false"),
+    ("train.simultaneous", lambda v: isinstance(v, bool), "true or false"),
     ("train.tensorboard", lambda v: isinstance(v, bool), "true or false"),
     ("tricks.label_smoothing", lambda v: 0.5 < v <= 1, "in (0.5, 1]"),
     ("tricks.fake_label", lambda v: 0 <= v < 0.5, "in [0, 0.5)"),
@@ -497,6 +501,15 @@ def validate(cfg: Config) -> None:
                               "use it with unconditional models (model.conditional=false)")
         if cfg.train.batch_size % cfg.model.pack:
             raise ConfigError(f"model.pack={cfg.model.pack} must divide train.batch_size={cfg.train.batch_size}")
+    if cfg.train.simultaneous:  # one forward pass feeds both updates: what needs passes of its own is refused
+        refused = [(cfg.train.d_steps > 1, "train.d_steps > 1 (one pass feeds one D and one G update)"),
+                   (cfg.train.unroll_steps > 0, "train.unroll_steps (G's loss looks through D updates of its own)"),
+                   (LOSSES.get(cfg.loss.name).g_uses_real, f"loss '{cfg.loss.name}' (G's loss reads D on a real batch "
+                                                           f"of its own)"),
+                   (cfg.tricks.mode_seeking > 0, "tricks.mode_seeking (G's update pairs latents of its own)")]
+        for bad, what in refused:
+            if bad:
+                raise ConfigError(f"train.simultaneous updates D and G from one forward pass; it cannot run with {what}")
     if cfg.model.projection and cfg.model.aux_classifier:
         raise ConfigError("model.projection and model.aux_classifier exclude each other: choose one way to use labels in D")
 

@@ -185,6 +185,97 @@ def test_same_z_feeds_the_d_updates_latents_to_the_g_update(same_z):
     assert torch.equal(d_z, g_z) == same_z
 
 
+# The Keras DCGAN, tiny (8x8 images, 4 channels), as the TensorFlow tutorial trains it: Adam 1e-4 for both,
+# no EMA, one forward pass for both updates. BatchNorm in G and dropout in D, as the tutorial's.
+KERAS_TINY = ["model.ngf=4", "model.ndf=4", "model.z_dim=8", "train.batch_size=8", "optim.g_lr=1e-4",
+              "optim.d_lr=1e-4", "tricks.ema=0", "train.compile=false"]
+
+
+def _simultaneous_step(extra=()):
+    from steps import make_step
+
+    cfg = C.load_preset("dcgan", [*KERAS_TINY, "train.simultaneous=true", *extra])
+    step = make_step(cfg, shape=(1, 8, 8))
+    inputs = {}
+
+    def keep(name):  # the first input each network sees
+        def hook(module, args):
+            inputs.setdefault(name, args[0].clone())  # returning it would replace the input
+        return hook
+
+    step.gan.G.register_forward_pre_hook(keep("z"))
+    step.gan.D.register_forward_pre_hook(keep("real"))
+    return step, inputs
+
+
+def test_a_simultaneous_step_is_both_gradients_taken_before_either_update():
+    """The tutorial's train_step by hand: G once, D on the real and the fake batch once, D's gradient
+    of D's loss and G's gradient of G's loss on that one pass, then both Adam steps."""
+    import copy
+
+    bce = torch.nn.functional.binary_cross_entropy_with_logits
+    step, inputs = _simultaneous_step()
+    G, D = copy.deepcopy(step.gan.G), copy.deepcopy(step.gan.D)
+    torch.manual_seed(1)  # D's dropout draws from torch's global stream, in the same order below
+    stats = step(0)
+    torch.manual_seed(1)
+    fake = G(inputs["z"])
+    real_out, fake_out = D(inputs["real"]), D(fake)
+    g_loss = bce(fake_out, torch.ones_like(fake_out))
+    d_loss = bce(real_out, torch.ones_like(real_out)) + bce(fake_out, torch.zeros_like(fake_out))
+    g_grads = torch.autograd.grad(g_loss, list(G.parameters()), retain_graph=True)
+    d_grads = torch.autograd.grad(d_loss, list(D.parameters()))
+    for net, grads in ((G, g_grads), (D, d_grads)):
+        opt = torch.optim.Adam(net.parameters(), lr=1e-4)
+        for p, g in zip(net.parameters(), grads):
+            p.grad = g
+        opt.step()
+    assert (stats["G_loss"].item(), stats["D_loss"].item()) == pytest.approx((g_loss.item(), d_loss.item()))
+    for mine, theirs in ((step.gan.G, G), (step.gan.D, D)):
+        for (name, a), b in zip(mine.state_dict().items(), theirs.state_dict().values()):
+            torch.testing.assert_close(a, b, msg=name)  # weights, and G's BatchNorm statistics (one G pass)
+        for a, b in zip(mine.parameters(), theirs.parameters()):
+            torch.testing.assert_close(a.grad, b.grad)
+
+
+def test_a_simultaneous_step_differs_from_the_alternating_one():
+    """Alternating (with the same z and no dropout, so only the order differs), G's gradient is taken
+    through the D its own update just changed; simultaneously, through the D before that update."""
+    from steps import make_step
+
+    grads = {}
+    for simultaneous in (True, False):
+        cfg = C.load_preset("dcgan", [*KERAS_TINY, "model.dropout=0", "train.same_z=true",
+                                      f"train.simultaneous={simultaneous}"])
+        step = make_step(cfg, shape=(1, 8, 8))
+        step(0)
+        grads[simultaneous] = torch.cat([p.grad.flatten() for p in step.gan.G.parameters()])
+    difference = (grads[True] - grads[False]).abs().max() / grads[False].abs().max()
+    assert difference > 1e-3
+
+
+def test_simultaneous_refuses_what_needs_passes_of_its_own_and_runs_eagerly(caplog, monkeypatch):
+    import logging
+
+    from gankit.errors import ConfigError
+
+    for extra, named in (("train.d_steps=2", "train.d_steps"), ("train.unroll_steps=1", "train.unroll_steps"),
+                         ("loss.name=rsgan", "rsgan"), ("tricks.mode_seeking=1", "tricks.mode_seeking")):
+        with pytest.raises(ConfigError, match=f"train.simultaneous .*{named}"):
+            C.load_preset("dcgan", [*KERAS_TINY, "train.simultaneous=true", extra])
+    with pytest.raises(ConfigError, match="train.simultaneous"):
+        C.load_preset("dcgan", ["train.simultaneous=1"])
+    monkeypatch.setattr("gankit.step._logged", set())  # each reason is logged once per process
+    with caplog.at_level(logging.WARNING, logger="gankit.step"):
+        step, _ = _simultaneous_step(["train.compile=true"])
+    assert step.mode == "eager" and any("train.simultaneous" in r.message for r in caplog.records)
+    # tricks that act inside the one pass still train
+    step, _ = _simultaneous_step(["tricks.instance_noise=0.1", "tricks.label_smoothing=0.9", "tricks.r1=1"])
+    for s in range(3):
+        stats = step(s)
+        assert all(math.isfinite(v.item()) for v in stats.values()) and "R1" in stats
+
+
 def test_a_budget_in_epochs_sets_the_steps_from_the_data_and_steps_on_the_command_line_win(tmp_path):
     run = tmp_path / "ep"
     common = ["--dataset", "synthetic", "--no-progress", "--set", "model.g_hidden=[16]", "--set", "model.d_hidden=[16]",
