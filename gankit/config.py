@@ -111,14 +111,17 @@ class OptimConfig:
 class TrainConfig:
     batch_size: int = 128
     steps: int = 20000  # iterations; one iteration = d_steps D updates + one G update
-    epochs: float = 0  # when > 0, the budget in passes over the training set instead (sets steps when the data are known)
+    # when > 0, the budget in passes over the training set instead (sets steps when the data are known): each
+    # whole pass is ceil(n / (batch_size x d_steps)) iterations, as a loader that keeps its last partial batch
+    epochs: float = 0
     same_z: bool = False  # G's update reuses the last D update's latents (the f-GAN tutorial), instead of fresh ones
     # D and G update from one forward pass (the TensorFlow DCGAN tutorial's train_step): both gradients are
     # taken before either network changes, so G follows the D of before D's update; the same z by construction
     simultaneous: bool = False
     d_steps: int = 1  # discriminator updates per generator update
     log_every: int = 100  # metrics.jsonl row and progress-bar refresh (the only host syncs)
-    sample_every: int = 1000  # fixed-noise grid PNG
+    sample_every: int | str = 1000  # fixed-noise grid PNG every this many iterations, or 'epoch' (after every pass)
+    gif: bool = False  # at the run's end, RUN_DIR/training.gif of its grids (as gankit eval makes; the Keras tutorial's)
     checkpoint_every: int = 5000  # checkpoints/last.pt (and step_XXXXXXX.pt)
     keep_checkpoints: int = 3  # how many step_XXXXXXX.pt files to keep (last.pt is always the newest)
     nan_check_every: int = 100  # look for NaN/Inf in losses, weights and gradients (also before every checkpoint)
@@ -406,7 +409,7 @@ RULES: list[tuple[str, Any, str]] = [
     ("train.epochs", lambda v: v >= 0, "0 (use train.steps) or more"),
     ("train.d_steps", lambda v: v >= 1, "at least 1"),
     ("train.log_every", lambda v: v >= 1, "at least 1"),
-    ("train.sample_every", lambda v: v >= 1, "at least 1"),
+    ("train.sample_every", lambda v: v == "epoch" or (isinstance(v, int) and v >= 1), "at least 1, or 'epoch'"),
     ("train.checkpoint_every", lambda v: v >= 1, "at least 1"),
     ("train.grid_size", lambda v: 1 <= v <= 32, "between 1 and 32"),
     ("train.seed", lambda v: 0 <= v < 2**32, "between 0 and 2**32 - 1"),
@@ -423,6 +426,7 @@ RULES: list[tuple[str, Any, str]] = [
     ("eval.n", lambda v: 100 <= v <= 50000, "between 100 and 50000"),
     ("train.sync_batchnorm", lambda v: isinstance(v, bool), "true or false"),
     ("train.simultaneous", lambda v: isinstance(v, bool), "true or false"),
+    ("train.gif", lambda v: isinstance(v, bool), "true or false"),
     ("train.tensorboard", lambda v: isinstance(v, bool), "true or false"),
     ("tricks.label_smoothing", lambda v: 0.5 < v <= 1, "in (0.5, 1]"),
     ("tricks.fake_label", lambda v: 0 <= v < 0.5, "in [0, 0.5)"),

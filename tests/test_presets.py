@@ -281,12 +281,39 @@ def test_a_budget_in_epochs_sets_the_steps_from_the_data_and_steps_on_the_comman
     common = ["--dataset", "synthetic", "--no-progress", "--set", "model.g_hidden=[16]", "--set", "model.d_hidden=[16]",
               "--set", "train.batch_size=16", "--set", "data.limit=100", "--set", "train.compile=false"]
     assert main(["train", "vanilla", "--run-dir", str(run), "--set", "train.epochs=2", *common]) == 0
-    assert read_metrics(run / "metrics.jsonl")[-1]["step"] == 13  # ceil(2 epochs x 100 images / 16)
+    assert read_metrics(run / "metrics.jsonl")[-1]["step"] == 14  # 2 epochs x ceil(100 images / 16)
     saved = C.load(run / "config.yaml")
-    assert (saved.train.epochs, saved.train.steps) == (2, 13)
+    assert (saved.train.epochs, saved.train.steps) == (2, 14)
     # continuing it to a new total in steps: --steps replaces the budget in epochs
     assert main(["train", "--resume", str(run), "--steps", "20", "--no-progress"]) == 0
     assert read_metrics(run / "metrics.jsonl")[-1]["step"] == 20 and C.load(run / "config.yaml").train.epochs == 0
+
+
+def test_epochs_count_a_last_partial_batch_as_tf_data_does():
+    from gankit.train import iterations_per_epoch, steps_for_epochs
+
+    assert iterations_per_epoch(60000, 256) == 235  # the Keras tutorial: 234 batches of 256, one of 96
+    assert steps_for_epochs(50, 60000, 256) == 50 * 235  # its 50 epochs (ceil(50 x 60000 / 256) would be 11719)
+    assert steps_for_epochs(0.1, 60000, 256) == 24 and steps_for_epochs(1.5, 60000, 256) == 235 + 118
+    assert steps_for_epochs(3, 60000, 32) == 3 * 1875  # whole batches: the same either way
+
+
+def test_a_grid_every_epoch_and_the_gif_at_the_end(tmp_path):
+    from PIL import Image
+
+    run = tmp_path / "ep"
+    settings = ("model.g_hidden=[16]", "model.d_hidden=[16]", "train.batch_size=16", "data.limit=100",
+                "train.epochs=2.5", "train.sample_every=epoch", "train.gif=true")
+    assert main(["train", "vanilla", "--run-dir", str(run), "--dataset", "synthetic", "--no-progress",
+                 *[a for o in settings for a in ("--set", o)]]) == 0
+    # 7 iterations a pass over 100 images (6 of 16, one of 4); half a pass 4 more: grids after each pass, and the last
+    assert sorted(p.name for p in (run / "samples").iterdir()) == ["step_0000007.png", "step_0000014.png",
+                                                                  "step_0000018.png"]
+    with Image.open(run / "training.gif") as gif:
+        assert gif.n_frames == 3
+    assert C.load(run / "config.yaml").train.sample_every == "epoch"  # resolved per run, not written back
+    with pytest.raises(C.ConfigError, match="train.sample_every"):
+        C.load_preset("vanilla", ["train.sample_every=epochs"])
 
 
 # ---------------------------------------------------------------------------- short runs: the EMA
