@@ -138,6 +138,67 @@ def test_tutorial_presets_are_the_tutorials_exactly(name):
     assert (c.data.range, c.model.activation in ("auto", "relu")) == ("unit", True)  # [0, 1] pixels, sigmoid G, ReLU
 
 
+def test_the_keras_dcgan_tutorial_preset_is_the_tutorial_exactly():
+    """Each value against the TensorFlow DCGAN tutorial's code (tensorflow/docs,
+    site/en/tutorials/generative/dcgan.ipynb) and the Keras defaults it relies on."""
+    from torch import nn
+
+    from gankit.gan import build_gan
+    from gankit.tricks import active
+
+    c = C.load_preset("tutorial-keras-dcgan")
+    # (train_images - 127.5) / 127.5; BATCH_SIZE = 256; noise_dim = 100 drawn with tf.random.normal
+    assert (c.data.range, c.train.batch_size, c.model.z_dim, c.model.z_dist) == ("symmetric", 256, 100, "normal")
+    # layers built with Keras' defaults: glorot_uniform kernels, zero biases
+    assert (c.model.name, c.model.ngf, c.model.ndf, c.model.init) == ("keras-dcgan", 64, 64, "xavier_uniform")
+    # BinaryCrossentropy(from_logits=True): D real vs ones + fake vs zeros, G's fakes vs ones
+    assert c.loss.name == "nonsaturating"
+    # tf.keras.optimizers.Adam(1e-4) for each, Keras' default betas
+    assert (c.optim.name, c.optim.g_lr, c.optim.d_lr, c.optim.betas, c.optim.lr_decay) == \
+        ("adam", 1e-4, 1e-4, [0.9, 0.999], "none")
+    # train_step: one noise batch, one pass under two GradientTapes, both apply_gradients after
+    assert (c.train.simultaneous, c.train.same_z, c.train.d_steps) == (True, True, 1)
+    # EPOCHS = 50; generate_and_save_images after each epoch (16 seed images, plt.subplot(4, 4)); the GIF;
+    # checkpoint.save every 15 epochs (of 235 iterations)
+    assert (c.train.epochs, c.train.sample_every, c.train.grid_size, c.train.gif, c.train.checkpoint_every) == \
+        (50, "epoch", 4, True, 15 * 235)
+    assert c.train.precision == "fp32" and not active(c), "the tutorial trains in float32 without tricks"
+    gan = build_gan(c, (1, 28, 28))
+    modules = [*gan.G.modules(), *gan.D.modules()]
+    assert {m.negative_slope for m in modules if isinstance(m, nn.LeakyReLU)} == {0.3}  # LeakyReLU()'s alpha
+    assert [m.p for m in gan.D.modules() if isinstance(m, nn.Dropout)] == [0.3, 0.3]
+    assert not any(isinstance(m, nn.modules.batchnorm._BatchNorm) for m in gan.D.modules())
+    assert all(m.bias is None for m in gan.G.modules() if isinstance(m, (nn.Linear, nn.ConvTranspose2d)))
+    assert all(m.bias is not None for m in gan.D.modules() if isinstance(m, (nn.Linear, nn.Conv2d)))
+
+    def trainable(net):
+        return sum(p.numel() for p in net.parameters())
+    # G: 100 x 12544 + BN 2 x 12544 + 256 x 128 x 25 + BN 2 x 128 + 128 x 64 x 25 + BN 2 x 64 + 64 x 25;
+    # D: (25 + 1) x 64 + (64 x 25 + 1) x 128 + 6272 + 1
+    assert (trainable(gan.G), trainable(gan.D)) == (2_305_472, 212_865)
+    assert "tutorial-keras-dcgan" in C.preset_description("dcgan")  # the tuned preset says what it changes
+
+
+def test_a_short_run_of_the_keras_tutorial_preset_draws_its_grids_and_gif(tmp_path, fast_data):
+    """The preset's own schedule in miniature (80 synthetic images, batch 16, narrow nets): 5 iterations
+    an epoch, a 4x4 grid after each, training.gif at the end, finite losses throughout."""
+    from PIL import Image
+
+    run = tmp_path / "keras"
+    settings = ("data.limit=80", "train.batch_size=16", "train.epochs=3", "model.ngf=8", "model.ndf=8",
+                "train.log_every=5")
+    assert main(["train", "tutorial-keras-dcgan", "--run-dir", str(run), "--no-progress",
+                 *[a for o in settings for a in ("--set", o)]]) == 0
+    rows = read_metrics(run / "metrics.jsonl")
+    assert [r["step"] for r in rows] == [5, 10, 15]
+    assert all(math.isfinite(v) for r in rows for v in r.values() if isinstance(v, float))
+    assert sorted(p.name for p in (run / "samples").iterdir()) == [f"step_{s:07d}.png" for s in (5, 10, 15)]
+    with Image.open(run / "samples" / "step_0000015.png") as grid:
+        assert grid.size == (3 * (2 + 4 * 30),) * 2  # 4 x 4 tiles of 28 px, 2 px apart, drawn 3x
+    with Image.open(run / "training.gif") as gif:
+        assert gif.n_frames == 3
+
+
 def test_the_tutorials_xavier_init_has_std_sqrt_2_over_fan_in_and_zero_biases():
     from gankit.models.common import init_weights
 
