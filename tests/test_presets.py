@@ -42,7 +42,7 @@ def test_presets_say_what_the_tutorials_say():
     assert (f.train.batch_size, f.model.z_dim, f.model.g_hidden, f.model.d_hidden) == (32, 10, [128], [128])
     k = C.load_preset("dcgan")
     assert k.model.name == "keras-dcgan" and k.train.batch_size == 128
-    assert (k.optim.g_lr, k.optim.d_lr) == (2e-4, 2e-5)
+    assert (k.optim.g_lr, k.optim.d_lr) == (2e-4, 2e-5)  # dcgan's tuning; the tutorial's code: tutorial-keras-dcgan
     r = C.load_preset("dcgan-radford")
     assert (r.optim.g_lr, r.optim.d_lr, r.optim.betas[0]) == (2e-4, 2e-4, 0.5)
     w = C.load_preset("wgan")
