@@ -40,7 +40,7 @@ class ModelConfig:
     z_dist: str = "uniform"  # 'uniform' = U(-1,1) as the first tutorial, or 'normal' = N(0,1)
     g_hidden: list[int] = field(default_factory=lambda: [128])  # MLP generator hidden widths
     d_hidden: list[int] = field(default_factory=lambda: [128])  # MLP discriminator hidden widths
-    init: str = "xavier_normal"  # weight init: 'xavier_normal', 'xavier_tutorial', 'normal_002' (DCGAN) or 'default'
+    init: str = "xavier_normal"  # weight init: 'xavier_normal', 'xavier_uniform' (Keras' default), 'xavier_tutorial', 'normal_002' (DCGAN) or 'default'
     conditional: bool = False  # feed class labels to G and D
     # Architecture knobs shared by every model family ('auto'/null = the architecture's own choice,
     # e.g. DCGAN: BatchNorm, ReLU in G, LeakyReLU 0.2 in D; see docs/family.md for each model).
@@ -111,11 +111,17 @@ class OptimConfig:
 class TrainConfig:
     batch_size: int = 128
     steps: int = 20000  # iterations; one iteration = d_steps D updates + one G update
-    epochs: float = 0  # when > 0, the budget in passes over the training set instead (sets steps when the data are known)
+    # when > 0, the budget in passes over the training set instead (sets steps when the data are known): each
+    # whole pass is ceil(n / (batch_size x d_steps)) iterations, as a loader that keeps its last partial batch
+    epochs: float = 0
     same_z: bool = False  # G's update reuses the last D update's latents (the f-GAN tutorial), instead of fresh ones
+    # D and G update from one forward pass (the TensorFlow DCGAN tutorial's train_step): both gradients are
+    # taken before either network changes, so G follows the D of before D's update; the same z by construction
+    simultaneous: bool = False
     d_steps: int = 1  # discriminator updates per generator update
     log_every: int = 100  # metrics.jsonl row and progress-bar refresh (the only host syncs)
-    sample_every: int = 1000  # fixed-noise grid PNG
+    sample_every: int | str = 1000  # fixed-noise grid PNG every this many iterations, or 'epoch' (after every pass)
+    gif: bool = False  # at the run's end, RUN_DIR/training.gif of its grids (as gankit eval makes; the Keras tutorial's)
     checkpoint_every: int = 5000  # checkpoints/last.pt (and step_XXXXXXX.pt)
     keep_checkpoints: int = 3  # how many step_XXXXXXX.pt files to keep (last.pt is always the newest)
     nan_check_every: int = 100  # look for NaN/Inf in losses, weights and gradients (also before every checkpoint)
@@ -367,7 +373,7 @@ REPARAMS = ("none", "spectral", "weight")
 
 # Each rule: (dotted key, predicate, what the value must be). Kept as data so every
 # section's limits are visible in one place and new sections add lines, not code.
-INITS = ("xavier_normal", "xavier_tutorial", "normal_002", "default")
+INITS = ("xavier_normal", "xavier_uniform", "xavier_tutorial", "normal_002", "default")
 RULES: list[tuple[str, Any, str]] = [
     ("data.range", lambda v: v in ("unit", "symmetric", "raw"), "'unit', 'symmetric' or 'raw'"),
     ("data.image_size", lambda v: 4 <= v <= 1024, "between 4 and 1024"),
@@ -403,7 +409,7 @@ RULES: list[tuple[str, Any, str]] = [
     ("train.epochs", lambda v: v >= 0, "0 (use train.steps) or more"),
     ("train.d_steps", lambda v: v >= 1, "at least 1"),
     ("train.log_every", lambda v: v >= 1, "at least 1"),
-    ("train.sample_every", lambda v: v >= 1, "at least 1"),
+    ("train.sample_every", lambda v: v == "epoch" or (isinstance(v, int) and v >= 1), "at least 1, or 'epoch'"),
     ("train.checkpoint_every", lambda v: v >= 1, "at least 1"),
     ("train.grid_size", lambda v: 1 <= v <= 32, "between 1 and 32"),
     ("train.seed", lambda v: 0 <= v < 2**32, "between 0 and 2**32 - 1"),
@@ -419,6 +425,8 @@ RULES: list[tuple[str, Any, str]] = [
     ("eval.every", lambda v: v >= 0, "0 (off) or more"),
     ("eval.n", lambda v: 100 <= v <= 50000, "between 100 and 50000"),
     ("train.sync_batchnorm", lambda v: isinstance(v, bool), "true or false"),
+    ("train.simultaneous", lambda v: isinstance(v, bool), "true or false"),
+    ("train.gif", lambda v: isinstance(v, bool), "true or false"),
     ("train.tensorboard", lambda v: isinstance(v, bool), "true or false"),
     ("tricks.label_smoothing", lambda v: 0.5 < v <= 1, "in (0.5, 1]"),
     ("tricks.fake_label", lambda v: 0 <= v < 0.5, "in [0, 0.5)"),
@@ -497,6 +505,15 @@ def validate(cfg: Config) -> None:
                               "use it with unconditional models (model.conditional=false)")
         if cfg.train.batch_size % cfg.model.pack:
             raise ConfigError(f"model.pack={cfg.model.pack} must divide train.batch_size={cfg.train.batch_size}")
+    if cfg.train.simultaneous:  # one forward pass feeds both updates: what needs passes of its own is refused
+        refused = [(cfg.train.d_steps > 1, "train.d_steps > 1 (one pass feeds one D and one G update)"),
+                   (cfg.train.unroll_steps > 0, "train.unroll_steps (G's loss looks through D updates of its own)"),
+                   (LOSSES.get(cfg.loss.name).g_uses_real, f"loss '{cfg.loss.name}' (G's loss reads D on a real batch "
+                                                           f"of its own)"),
+                   (cfg.tricks.mode_seeking > 0, "tricks.mode_seeking (G's update pairs latents of its own)")]
+        for bad, what in refused:
+            if bad:
+                raise ConfigError(f"train.simultaneous updates D and G from one forward pass; it cannot run with {what}")
     if cfg.model.projection and cfg.model.aux_classifier:
         raise ConfigError("model.projection and model.aux_classifier exclude each other: choose one way to use labels in D")
 

@@ -1,4 +1,5 @@
-"""One training iteration: ``train.d_steps`` D updates, then one G update.
+"""One training iteration: ``train.d_steps`` D updates, then one G update (or, with
+``train.simultaneous``, one D and one G update from a single forward pass).
 
 ``build_step`` makes the step once per run and decides there how it runs: eager, with
 each update compiled (gankit/fast), or data-parallel under torchrun; in which precision,
@@ -13,20 +14,22 @@ import torch
 
 from gankit import distributed
 from gankit.config import Config
+from gankit.errors import ConfigError
 from gankit.data.batches import BatchSampler
 from gankit.fast.compiled import CompiledUpdate, why_eager
 from gankit.fast.tuning import amp_context, resolve_precision, run_threads, to_channels_last
 from gankit.gan import GAN
 from gankit.tricks import Tricks
 from gankit.unrolled import unrolled_discriminator
-from gankit.update import EagerUpdate, Player
+from gankit.update import EagerUpdate, Player, clip
 
 log = logging.getLogger("gankit.step")
 _logged: set[str] = set()
 
 
 class Step:
-    """``step(iteration) -> {statistic: detached tensor}``, one iteration of alternating updates.
+    """``step(iteration) -> {statistic: detached tensor}``, one iteration of alternating updates
+    (simultaneous ones with ``train.simultaneous``: ``simultaneous_step``).
 
     ``G`` and ``D`` are the networks as the updates run them (DDP wrappers under torchrun,
     else ``gan.G`` / ``gan.D``). Statistics stay on the device: the loop decides when to sync.
@@ -49,6 +52,8 @@ class Step:
     def __call__(self, iteration: int, augment_p: float = 1.0) -> dict[str, torch.Tensor]:
         """Run iteration number ``iteration`` (0-based: what the instance-noise schedule follows);
         ``augment_p``: adaptive augmentation's probability (the loop's, gankit/ada.py)."""
+        if self.cfg.train.simultaneous:
+            return self.simultaneous_step(*self.batches(), iteration, augment_p)
         for _ in range(self.cfg.train.d_steps):
             real, y = self.batches()
             stats = self.d_step(real, y, iteration, augment_p)
@@ -62,6 +67,31 @@ class Step:
 
     def g_step(self, shape: torch.Size, iteration: int, augment_p: float = 1.0):
         return self.update(self.g_player, self.g_loss, *self.g_inputs(shape, iteration, augment_p))
+
+    def simultaneous_step(self, real, y_real, iteration: int, augment_p: float = 1.0) -> dict[str, torch.Tensor]:
+        """``train.simultaneous``: one D and one G update from one forward pass, as the TensorFlow DCGAN
+        tutorial's ``train_step`` (two GradientTapes over one pass, then both ``apply_gradients``).
+
+        G runs once; D scores the real batch and that fake batch once; D's loss is differentiated
+        with respect to D's weights and G's loss with respect to G's weights on that one graph, and
+        only then does either optimiser step: G's gradient is the one of the D before D's update.
+        Always eager (the fast path captures one player's update at a time: ``why_eager``).
+        """
+        real, y_real, z, y_fake, draws = self.d_inputs(real, y_real, iteration, augment_p)
+        with self.update.amp():
+            fake = self.G(z, y_fake)
+            d_loss, d_stats, fake_out = self._d_objective(real, y_real, fake, y_fake, draws)
+            g_loss, g_stats = self._g_objective(fake, fake_out, z, y_fake)
+        d_grads = torch.autograd.grad(d_loss, self.d_player.params(), retain_graph=True, allow_unused=True)
+        g_grads = torch.autograd.grad(g_loss, self.g_player.params(), allow_unused=True)
+        stats = {**d_stats, **g_stats}
+        for player, grads in ((self.d_player, list(d_grads)), (self.g_player, list(g_grads))):
+            stats.update(clip(player, grads))
+            for p, g in zip(player.params(), grads):
+                p.grad = g
+            player.opt.step()
+        self.objective.after_d_step(self.gan.D)
+        return {k: v.float() for k, v in stats.items()}
 
     def d_inputs(self, real, y_real, iteration: int, augment_p: float = 1.0) -> tuple:
         """``d_loss``'s arguments for one D update on ``real``: every random number is drawn here,
@@ -89,16 +119,22 @@ class Step:
         """
         with torch.no_grad():
             fake = self.G(z, y_fake)
+        loss, stats, _ = self._d_objective(real, y_real, fake, y_fake, draws)
+        return loss, stats
+
+    def _d_objective(self, real, y_real, fake, y_fake, draws):
+        """D's loss on a real and a fake batch: (loss, detached stats, D's output on the fakes)."""
         real = self.tricks.d_input(real, draws, "real", r1=True)  # augmentation, instance noise
         fake = self.tricks.d_input(fake, draws, "fake")
         real_out, fake_out = self.D(real, y_real), self.D(fake, y_fake)
         loss = self.objective.d_loss(real_out, fake_out, **self.tricks.targets(draws))
-        extra = {**self.objective.d_extra(self.gan.D, real, fake, y_real, y_fake, draws),  # penalty, class loss
-                 **self.tricks.d_penalties(real, real_out)}  # R1
+        # penalty, class loss (on the fakes as data: a simultaneous step's fakes still hang on G), R1
+        extra = {**self.objective.d_extra(self.gan.D, real, fake.detach(), y_real, y_fake, draws),
+                 **self.tricks.d_penalties(real, real_out)}
         return loss + sum(extra.values()), {
             "D_loss": loss.detach(), "D(x)": self.objective.prob(real_out.detach()).mean(),
             "D(G(z))": self.objective.prob(fake_out.detach()).mean(), **_detached(extra),
-            **({"r_t": self.objective.real_sign(real_out, fake_out)} if self.logs_r_t else {})}
+            **({"r_t": self.objective.real_sign(real_out, fake_out)} if self.logs_r_t else {})}, fake_out
 
     def g_loss(self, z, y, real, y_real, draws, unroll=()):
         # D's grads from this loss are never used (the eager path zeroes them before the next D
@@ -112,6 +148,10 @@ class Step:
         if real is not None:  # relativistic losses: D's view of real data, a constant for G
             with torch.no_grad():
                 real_out = D(self.tricks.d_input(real, draws, "real"), y_real)
+        return self._g_objective(fake, fake_out, z, y, real_out)
+
+    def _g_objective(self, fake, fake_out, z, y, real_out=None):
+        """G's loss given D's output on G's batch ``fake``: (loss, detached stats)."""
         loss = self.objective.g_loss(fake_out, real_out)
         extra = {**self.objective.g_extra(self.gan.D, fake, y),  # e.g. pulling-away term, class loss
                  **self.tricks.g_terms(fake, z)}  # mode seeking
@@ -145,6 +185,9 @@ def build_step(cfg: Config, gan: GAN, data, device: torch.device, eager: bool = 
     batches = BatchSampler(data.samples.to(device), labels, distributed.local_batch(cfg.train.batch_size),
                            cfg.data.range, gen, data.kind)
     if distributed.is_enabled():
+        if cfg.train.simultaneous:
+            raise ConfigError("train.simultaneous runs in one process: under torchrun, DDP averages gradients in "
+                              "backward hooks, and its torch.autograd.grad never fires them")
         G, D = distributed.wrap(gan.G, gan.D, device, cfg.train.sync_batchnorm)
         # torchrun already gave each process its share of the cores (OMP_NUM_THREADS)
         return Step(cfg, gan, batches, EagerUpdate(amp), G, D, mode="ddp", precision=precision,

@@ -64,9 +64,19 @@ class TrainResult:
     error: str = ""  # why a seed of a batch stopped early ('diverged')
 
 
+def iterations_per_epoch(n: int, images_per_iteration: int) -> int:
+    """Iterations in one pass over ``n`` training samples (D's real batches count), as a loader that
+    keeps its last partial batch counts them (tf.data's ``batch``, torch's DataLoader by default):
+    MNIST's 60,000 images in batches of 256 are 235 iterations, the last of 96 images."""
+    return math.ceil(n / images_per_iteration)
+
+
 def steps_for_epochs(epochs: float, n: int, images_per_iteration: int) -> int:
-    """Iterations in ``epochs`` passes over ``n`` training samples (D's real batches count)."""
-    return math.ceil(epochs * n / images_per_iteration)
+    """Iterations in ``epochs`` passes over ``n`` training samples: each whole pass
+    ``iterations_per_epoch``, a fraction of one as many as its share of the images needs."""
+    whole, part = divmod(epochs, 1)
+    per_epoch = iterations_per_epoch(n, images_per_iteration)
+    return int(whole) * per_epoch + math.ceil(round(part * n / images_per_iteration, 9))
 
 
 def seed_everything(seed: int) -> None:
@@ -227,8 +237,12 @@ class Run:
         self.cfg, self.device, self.data_dir = cfg, device, data_dir
         self.run = run = RunDir(run_dir)
         self.main = main = distributed.is_main()  # only rank 0 writes files
+        images_per_iteration = cfg.train.batch_size * cfg.train.d_steps
         if cfg.train.epochs > 0:  # a budget in passes over the data, now that their number is known
-            cfg.train.steps = steps_for_epochs(cfg.train.epochs, len(data), cfg.train.batch_size * cfg.train.d_steps)
+            cfg.train.steps = steps_for_epochs(cfg.train.epochs, len(data), images_per_iteration)
+        # train.sample_every=epoch: a grid after every pass over the data (the Keras tutorial's)
+        self.sample_every = (iterations_per_epoch(len(data), images_per_iteration) if cfg.train.sample_every == "epoch"
+                             else cfg.train.sample_every)
         self.gan = gan = build_gan(cfg, data.shape, data.num_classes, device)
         self.G, latents = gan.G, gan.latents
         # compiles on its first call, after any resume below
@@ -308,7 +322,7 @@ class Run:
             eval_due = bool(cfg.eval.every) and step % cfg.eval.every == 0
             if step % cfg.train.log_every == 0 or last or eval_due:
                 self._log_row(step, elapsed, scores)
-            if step % cfg.train.sample_every == 0:
+            if step % self.sample_every == 0:
                 self.draw_grid(self.run.grid_path(step))
             if step % cfg.train.checkpoint_every == 0 or last:
                 self.checkpoint(step, elapsed)
@@ -414,10 +428,15 @@ class Run:
             self.log = None
 
     def final_grids(self) -> None:
-        """The last step's grid (when off the sampling schedule) and final.png."""
-        if self.step % self.cfg.train.sample_every != 0:
+        """The last step's grid (when off the sampling schedule), final.png, and with ``train.gif``
+        training.gif of all the grids."""
+        if self.step % self.sample_every != 0:
             self.draw_grid(self.run.grid_path(self.step))
         self.draw_grid(self.run.final)
+        if self.cfg.train.gif and self.main:
+            from gankit.plots import training_gif
+
+            training_gif(self.run.root)
         self.tb.close()
 
 

@@ -42,7 +42,7 @@ def test_presets_say_what_the_tutorials_say():
     assert (f.train.batch_size, f.model.z_dim, f.model.g_hidden, f.model.d_hidden) == (32, 10, [128], [128])
     k = C.load_preset("dcgan")
     assert k.model.name == "keras-dcgan" and k.train.batch_size == 128
-    assert (k.optim.g_lr, k.optim.d_lr) == (2e-4, 2e-5)
+    assert (k.optim.g_lr, k.optim.d_lr) == (2e-4, 2e-5)  # dcgan's tuning; the tutorial's code: tutorial-keras-dcgan
     r = C.load_preset("dcgan-radford")
     assert (r.optim.g_lr, r.optim.d_lr, r.optim.betas[0]) == (2e-4, 2e-4, 0.5)
     w = C.load_preset("wgan")
@@ -138,6 +138,67 @@ def test_tutorial_presets_are_the_tutorials_exactly(name):
     assert (c.data.range, c.model.activation in ("auto", "relu")) == ("unit", True)  # [0, 1] pixels, sigmoid G, ReLU
 
 
+def test_the_keras_dcgan_tutorial_preset_is_the_tutorial_exactly():
+    """Each value against the TensorFlow DCGAN tutorial's code (tensorflow/docs,
+    site/en/tutorials/generative/dcgan.ipynb) and the Keras defaults it relies on."""
+    from torch import nn
+
+    from gankit.gan import build_gan
+    from gankit.tricks import active
+
+    c = C.load_preset("tutorial-keras-dcgan")
+    # (train_images - 127.5) / 127.5; BATCH_SIZE = 256; noise_dim = 100 drawn with tf.random.normal
+    assert (c.data.range, c.train.batch_size, c.model.z_dim, c.model.z_dist) == ("symmetric", 256, 100, "normal")
+    # layers built with Keras' defaults: glorot_uniform kernels, zero biases
+    assert (c.model.name, c.model.ngf, c.model.ndf, c.model.init) == ("keras-dcgan", 64, 64, "xavier_uniform")
+    # BinaryCrossentropy(from_logits=True): D real vs ones + fake vs zeros, G's fakes vs ones
+    assert c.loss.name == "nonsaturating"
+    # tf.keras.optimizers.Adam(1e-4) for each, Keras' default betas
+    assert (c.optim.name, c.optim.g_lr, c.optim.d_lr, c.optim.betas, c.optim.lr_decay) == \
+        ("adam", 1e-4, 1e-4, [0.9, 0.999], "none")
+    # train_step: one noise batch, one pass under two GradientTapes, both apply_gradients after
+    assert (c.train.simultaneous, c.train.same_z, c.train.d_steps) == (True, True, 1)
+    # EPOCHS = 50; generate_and_save_images after each epoch (16 seed images, plt.subplot(4, 4)); the GIF;
+    # checkpoint.save every 15 epochs (of 235 iterations)
+    assert (c.train.epochs, c.train.sample_every, c.train.grid_size, c.train.gif, c.train.checkpoint_every) == \
+        (50, "epoch", 4, True, 15 * 235)
+    assert c.train.precision == "fp32" and not active(c), "the tutorial trains in float32 without tricks"
+    gan = build_gan(c, (1, 28, 28))
+    modules = [*gan.G.modules(), *gan.D.modules()]
+    assert {m.negative_slope for m in modules if isinstance(m, nn.LeakyReLU)} == {0.3}  # LeakyReLU()'s alpha
+    assert [m.p for m in gan.D.modules() if isinstance(m, nn.Dropout)] == [0.3, 0.3]
+    assert not any(isinstance(m, nn.modules.batchnorm._BatchNorm) for m in gan.D.modules())
+    assert all(m.bias is None for m in gan.G.modules() if isinstance(m, (nn.Linear, nn.ConvTranspose2d)))
+    assert all(m.bias is not None for m in gan.D.modules() if isinstance(m, (nn.Linear, nn.Conv2d)))
+
+    def trainable(net):
+        return sum(p.numel() for p in net.parameters())
+    # G: 100 x 12544 + BN 2 x 12544 + 256 x 128 x 25 + BN 2 x 128 + 128 x 64 x 25 + BN 2 x 64 + 64 x 25;
+    # D: (25 + 1) x 64 + (64 x 25 + 1) x 128 + 6272 + 1
+    assert (trainable(gan.G), trainable(gan.D)) == (2_305_472, 212_865)
+    assert "tutorial-keras-dcgan" in C.preset_description("dcgan")  # the tuned preset says what it changes
+
+
+def test_a_short_run_of_the_keras_tutorial_preset_draws_its_grids_and_gif(tmp_path, fast_data):
+    """The preset's own schedule in miniature (80 synthetic images, batch 16, narrow nets): 5 iterations
+    an epoch, a 4x4 grid after each, training.gif at the end, finite losses throughout."""
+    from PIL import Image
+
+    run = tmp_path / "keras"
+    settings = ("data.limit=80", "train.batch_size=16", "train.epochs=3", "model.ngf=8", "model.ndf=8",
+                "train.log_every=5")
+    assert main(["train", "tutorial-keras-dcgan", "--run-dir", str(run), "--no-progress",
+                 *[a for o in settings for a in ("--set", o)]]) == 0
+    rows = read_metrics(run / "metrics.jsonl")
+    assert [r["step"] for r in rows] == [5, 10, 15]
+    assert all(math.isfinite(v) for r in rows for v in r.values() if isinstance(v, float))
+    assert sorted(p.name for p in (run / "samples").iterdir()) == [f"step_{s:07d}.png" for s in (5, 10, 15)]
+    with Image.open(run / "samples" / "step_0000015.png") as grid:
+        assert grid.size == (3 * (2 + 4 * 30),) * 2  # 4 x 4 tiles of 28 px, 2 px apart, drawn 3x
+    with Image.open(run / "training.gif") as gif:
+        assert gif.n_frames == 3
+
+
 def test_the_tutorials_xavier_init_has_std_sqrt_2_over_fan_in_and_zero_biases():
     from gankit.models.common import init_weights
 
@@ -149,6 +210,26 @@ def test_the_tutorials_xavier_init_has_std_sqrt_2_over_fan_in_and_zero_biases():
         assert layer.weight.mean().abs().item() < 0.003 and torch.all(layer.bias == 0)
     init_weights(net, "xavier_normal")  # Glorot: sqrt(2 / (fan_in + fan_out)), a different scale
     assert net[0].weight.std().item() == pytest.approx(math.sqrt(2 / (784 + 512)), rel=0.02)
+
+
+def test_keras_default_init_is_glorot_uniform_with_zero_biases():
+    """Keras' Dense / Conv2D / Conv2DTranspose default: glorot_uniform kernels, U(-a, a) with
+    a = sqrt(6 / (fan_in + fan_out)) (std a / sqrt(3) = sqrt(2 / (fan_in + fan_out))), 'zeros' biases.
+    A transposed conv's fans sum to the same (in + out) x kernel area either way round."""
+    from gankit.models.common import init_weights
+
+    torch.manual_seed(0)
+    net = torch.nn.Sequential(torch.nn.Linear(100, 7 * 7 * 256), torch.nn.ConvTranspose2d(256, 128, 5),
+                              torch.nn.Conv2d(64, 128, 5))
+    init_weights(net, "xavier_uniform")
+    for layer, fans in zip(net, (100 + 7 * 7 * 256, (256 + 128) * 25, (64 + 128) * 25)):
+        bound = math.sqrt(6 / fans)
+        w = layer.weight
+        assert w.abs().max().item() <= bound and w.abs().max().item() > 0.99 * bound  # uniform up to the bound
+        assert w.std().item() == pytest.approx(math.sqrt(2 / fans), rel=0.02)
+        assert w.mean().abs().item() < 0.05 * bound and torch.all(layer.bias == 0)
+        # uniform, not normal: half the weights lie beyond a / 2 (a normal of the same std puts 39% there)
+        assert (w.abs() > bound / 2).float().mean().item() == pytest.approx(0.5, abs=0.01)
 
 
 @pytest.mark.parametrize("same_z", [True, False])
@@ -165,17 +246,135 @@ def test_same_z_feeds_the_d_updates_latents_to_the_g_update(same_z):
     assert torch.equal(d_z, g_z) == same_z
 
 
+# The Keras DCGAN, tiny (8x8 images, 4 channels), as the TensorFlow tutorial trains it: Adam 1e-4 for both,
+# no EMA, one forward pass for both updates. BatchNorm in G and dropout in D, as the tutorial's.
+KERAS_TINY = ["model.ngf=4", "model.ndf=4", "model.z_dim=8", "train.batch_size=8", "optim.g_lr=1e-4",
+              "optim.d_lr=1e-4", "tricks.ema=0", "train.compile=false"]
+
+
+def _simultaneous_step(extra=()):
+    from steps import make_step
+
+    cfg = C.load_preset("dcgan", [*KERAS_TINY, "train.simultaneous=true", *extra])
+    step = make_step(cfg, shape=(1, 8, 8))
+    inputs = {}
+
+    def keep(name):  # the first input each network sees
+        def hook(module, args):
+            inputs.setdefault(name, args[0].clone())  # returning it would replace the input
+        return hook
+
+    step.gan.G.register_forward_pre_hook(keep("z"))
+    step.gan.D.register_forward_pre_hook(keep("real"))
+    return step, inputs
+
+
+def test_a_simultaneous_step_is_both_gradients_taken_before_either_update():
+    """The tutorial's train_step by hand: G once, D on the real and the fake batch once, D's gradient
+    of D's loss and G's gradient of G's loss on that one pass, then both Adam steps."""
+    import copy
+
+    bce = torch.nn.functional.binary_cross_entropy_with_logits
+    step, inputs = _simultaneous_step()
+    G, D = copy.deepcopy(step.gan.G), copy.deepcopy(step.gan.D)
+    torch.manual_seed(1)  # D's dropout draws from torch's global stream, in the same order below
+    stats = step(0)
+    torch.manual_seed(1)
+    fake = G(inputs["z"])
+    real_out, fake_out = D(inputs["real"]), D(fake)
+    g_loss = bce(fake_out, torch.ones_like(fake_out))
+    d_loss = bce(real_out, torch.ones_like(real_out)) + bce(fake_out, torch.zeros_like(fake_out))
+    g_grads = torch.autograd.grad(g_loss, list(G.parameters()), retain_graph=True)
+    d_grads = torch.autograd.grad(d_loss, list(D.parameters()))
+    for net, grads in ((G, g_grads), (D, d_grads)):
+        opt = torch.optim.Adam(net.parameters(), lr=1e-4)
+        for p, g in zip(net.parameters(), grads):
+            p.grad = g
+        opt.step()
+    assert (stats["G_loss"].item(), stats["D_loss"].item()) == pytest.approx((g_loss.item(), d_loss.item()))
+    for mine, theirs in ((step.gan.G, G), (step.gan.D, D)):
+        for (name, a), b in zip(mine.state_dict().items(), theirs.state_dict().values()):
+            torch.testing.assert_close(a, b, msg=name)  # weights, and G's BatchNorm statistics (one G pass)
+        for a, b in zip(mine.parameters(), theirs.parameters()):
+            torch.testing.assert_close(a.grad, b.grad)
+
+
+def test_a_simultaneous_step_differs_from_the_alternating_one():
+    """Alternating (with the same z and no dropout, so only the order differs), G's gradient is taken
+    through the D its own update just changed; simultaneously, through the D before that update."""
+    from steps import make_step
+
+    grads = {}
+    for simultaneous in (True, False):
+        cfg = C.load_preset("dcgan", [*KERAS_TINY, "model.dropout=0", "train.same_z=true",
+                                      f"train.simultaneous={simultaneous}"])
+        step = make_step(cfg, shape=(1, 8, 8))
+        step(0)
+        grads[simultaneous] = torch.cat([p.grad.flatten() for p in step.gan.G.parameters()])
+    difference = (grads[True] - grads[False]).abs().max() / grads[False].abs().max()
+    assert difference > 1e-3
+
+
+def test_simultaneous_refuses_what_needs_passes_of_its_own_and_runs_eagerly(caplog, monkeypatch):
+    import logging
+
+    from gankit.errors import ConfigError
+
+    for extra, named in (("train.d_steps=2", "train.d_steps"), ("train.unroll_steps=1", "train.unroll_steps"),
+                         ("loss.name=rsgan", "rsgan"), ("tricks.mode_seeking=1", "tricks.mode_seeking")):
+        with pytest.raises(ConfigError, match=f"train.simultaneous .*{named}"):
+            C.load_preset("dcgan", [*KERAS_TINY, "train.simultaneous=true", extra])
+    with pytest.raises(ConfigError, match="train.simultaneous"):
+        C.load_preset("dcgan", ["train.simultaneous=1"])
+    monkeypatch.setattr("gankit.step._logged", set())  # each reason is logged once per process
+    with caplog.at_level(logging.WARNING, logger="gankit.step"):
+        step, _ = _simultaneous_step(["train.compile=true"])
+    assert step.mode == "eager" and any("train.simultaneous" in r.message for r in caplog.records)
+    # tricks that act inside the one pass still train
+    step, _ = _simultaneous_step(["tricks.instance_noise=0.1", "tricks.label_smoothing=0.9", "tricks.r1=1"])
+    for s in range(3):
+        stats = step(s)
+        assert all(math.isfinite(v.item()) for v in stats.values()) and "R1" in stats
+
+
 def test_a_budget_in_epochs_sets_the_steps_from_the_data_and_steps_on_the_command_line_win(tmp_path):
     run = tmp_path / "ep"
     common = ["--dataset", "synthetic", "--no-progress", "--set", "model.g_hidden=[16]", "--set", "model.d_hidden=[16]",
               "--set", "train.batch_size=16", "--set", "data.limit=100", "--set", "train.compile=false"]
     assert main(["train", "vanilla", "--run-dir", str(run), "--set", "train.epochs=2", *common]) == 0
-    assert read_metrics(run / "metrics.jsonl")[-1]["step"] == 13  # ceil(2 epochs x 100 images / 16)
+    assert read_metrics(run / "metrics.jsonl")[-1]["step"] == 14  # 2 epochs x ceil(100 images / 16)
     saved = C.load(run / "config.yaml")
-    assert (saved.train.epochs, saved.train.steps) == (2, 13)
+    assert (saved.train.epochs, saved.train.steps) == (2, 14)
     # continuing it to a new total in steps: --steps replaces the budget in epochs
     assert main(["train", "--resume", str(run), "--steps", "20", "--no-progress"]) == 0
     assert read_metrics(run / "metrics.jsonl")[-1]["step"] == 20 and C.load(run / "config.yaml").train.epochs == 0
+
+
+def test_epochs_count_a_last_partial_batch_as_tf_data_does():
+    from gankit.train import iterations_per_epoch, steps_for_epochs
+
+    assert iterations_per_epoch(60000, 256) == 235  # the Keras tutorial: 234 batches of 256, one of 96
+    assert steps_for_epochs(50, 60000, 256) == 50 * 235  # its 50 epochs (ceil(50 x 60000 / 256) would be 11719)
+    assert steps_for_epochs(0.1, 60000, 256) == 24 and steps_for_epochs(1.5, 60000, 256) == 235 + 118
+    assert steps_for_epochs(3, 60000, 32) == 3 * 1875  # whole batches: the same either way
+
+
+def test_a_grid_every_epoch_and_the_gif_at_the_end(tmp_path):
+    from PIL import Image
+
+    run = tmp_path / "ep"
+    settings = ("model.g_hidden=[16]", "model.d_hidden=[16]", "train.batch_size=16", "data.limit=100",
+                "train.epochs=2.5", "train.sample_every=epoch", "train.gif=true")
+    assert main(["train", "vanilla", "--run-dir", str(run), "--dataset", "synthetic", "--no-progress",
+                 *[a for o in settings for a in ("--set", o)]]) == 0
+    # 7 iterations a pass over 100 images (6 of 16, one of 4); half a pass 4 more: grids after each pass, and the last
+    assert sorted(p.name for p in (run / "samples").iterdir()) == ["step_0000007.png", "step_0000014.png",
+                                                                  "step_0000018.png"]
+    with Image.open(run / "training.gif") as gif:
+        assert gif.n_frames == 3
+    assert C.load(run / "config.yaml").train.sample_every == "epoch"  # resolved per run, not written back
+    with pytest.raises(C.ConfigError, match="train.sample_every"):
+        C.load_preset("vanilla", ["train.sample_every=epochs"])
 
 
 # ---------------------------------------------------------------------------- short runs: the EMA

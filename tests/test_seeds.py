@@ -114,6 +114,8 @@ def test_unbatchable_configurations_are_named():
     assert "dropout" in unbatchable(dropout)
     r1 = make_step(C.load_preset("vanilla", [*VANILLA, "tricks.r1=1", "train.compile=false"]))
     assert "tricks.r1" in unbatchable(r1)
+    simultaneous = make_step(C.load_preset("vanilla", [*VANILLA, "train.simultaneous=true", "train.compile=false"]))
+    assert "train.simultaneous" in unbatchable(simultaneous)
 
 
 def _cli(args, capsys):

@@ -28,6 +28,8 @@ def why_eager(cfg, device: torch.device, opt_g, opt_d) -> str | None:
     """None when the updates can be compiled, else why the eager update is used."""
     if not cfg.train.compile:
         return "train.compile=false"
+    if cfg.train.simultaneous:
+        return "train.simultaneous (one forward pass for both updates; the fast path captures one player's at a time)"
     if device.type not in ("cpu", "cuda"):
         return f"device {device.type} (the fast path compiles for cpu and cuda)"
     if not hasattr(torch, "compile"):

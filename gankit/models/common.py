@@ -12,15 +12,18 @@ def output_activation(data_range: str) -> nn.Module:
 
 
 def init_weights(module: nn.Module, scheme: str) -> None:
-    """'xavier_normal' (Glorot: std sqrt(2 / (fan_in + fan_out))), 'xavier_tutorial' (the first
-    tutorial's xavier_init: N(0, 1 / sqrt(fan_in / 2)), i.e. std sqrt(2 / fan_in)), 'normal_002'
-    (DCGAN paper) or 'default' (PyTorch's); biases start at 0."""
+    """'xavier_normal' (Glorot: std sqrt(2 / (fan_in + fan_out))), 'xavier_uniform' (Keras' default
+    glorot_uniform: U(-a, a), a = sqrt(6 / (fan_in + fan_out)), the same std), 'xavier_tutorial' (the
+    first tutorial's xavier_init: N(0, 1 / sqrt(fan_in / 2)), i.e. std sqrt(2 / fan_in)), 'normal_002'
+    (DCGAN paper) or 'default' (PyTorch's); biases start at 0 (Keras' 'zeros')."""
     if scheme == "default":
         return
     for m in module.modules():
         if isinstance(m, (nn.Linear, nn.Conv2d, nn.ConvTranspose2d)):
             if scheme == "xavier_normal":
                 nn.init.xavier_normal_(m.weight)
+            elif scheme == "xavier_uniform":
+                nn.init.xavier_uniform_(m.weight)
             elif scheme == "xavier_tutorial":
                 fan_in = m.weight[0].numel() if isinstance(m, (nn.Linear, nn.Conv2d)) else m.weight[:, 0].numel()
                 nn.init.normal_(m.weight, 0.0, (fan_in / 2) ** -0.5)

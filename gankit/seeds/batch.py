@@ -46,6 +46,7 @@ def unbatchable(step: Step) -> str | None:
     t = cfg.tricks
     checks = [
         (step.mode == "ddp", "data-parallel training (torchrun) runs one seed per process group"),
+        (cfg.train.simultaneous, "train.simultaneous updates both players from one pass; a batch runs them apart"),
         (t.d_noise_layers > 0, "tricks.d_noise_layers draws random numbers inside D"),
         (t.r1 > 0, "tricks.r1 takes a gradient inside D's loss"),
         (gan.objective.penalty_name != "none",
