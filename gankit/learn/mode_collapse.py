@@ -104,7 +104,8 @@ def describe(ring, snapshots) -> dict:
             "busiest_mode": busiest, "busiest_share": busiest_share}
 
 
-@LESSONS.register("mode-collapse", "frames of mode collapse: vanilla hops between a few modes, PacGAN holds all 8")
+@LESSONS.register("mode-collapse",
+                  "frames of mode collapse: vanilla's samples hop from mode to mode, PacGAN holds all 8")
 def mode_collapse(out_dir: Path, seed: int = 0, steps: int = STEPS, frames: int = FRAMES) -> Lesson:
     t, threads = time.perf_counter(), torch.get_num_threads()
     torch.set_num_threads(1)  # as fast for these tiny nets, and the numbers do not depend on the machine's core count
@@ -158,11 +159,13 @@ def mode_collapse(out_dir: Path, seed: int = 0, steps: int = STEPS, frames: int 
                  f"one mode than to any other (spread evenly: {100 / k:g}%)", fontsize=9)
     path = save(fig, out_dir, "mode-collapse")
     full = [s for s, m in zip(numbers["frame_steps"], fix["modes"]) if m == k]
-    share = sum(van["busiest_share"]) / n
+    share, visited = sum(van["busiest_share"]) / n, numbers["vanilla_busiest_modes_visited"]
+    seen = "does not collapse" if share < 0.8 else "collapses and hops" if visited > 1 else "collapses onto one mode"
     return Lesson("mode-collapse", path, numbers,
-                  f"over {steps} steps the vanilla GAN keeps its samples near one mode at a time ({share:.0%} of them "
-                  f"nearest a single mode, on average over {n} frames) and hops between modes "
-                  f"({numbers['vanilla_busiest_modes_visited']} different ones across the frames); a mean of "
-                  f"{numbers['vanilla_mean_modes']:.1f} of {k} modes had a high-quality sample. PacGAN{PACK}, same nets, "
-                  f"seed and steps: {numbers['pacgan_mean_modes']:.1f} modes on average, {numbers['pacgan_final_modes']}/{k} "
-                  f"at the end" + (f", all {k} in {len(full)} of {n} frames (first at step {full[0]})" if full else ""))
+                  f"over {steps} steps the vanilla GAN {seen}: on average {share:.0%} of its samples are nearest one "
+                  f"mode, " + (f"{visited} different modes in turn across {n} frames" if visited > 1 else
+                               f"the same mode in all {n} frames")
+                  + f", and {numbers['vanilla_mean_modes']:.2f} of {k} modes have a high-quality sample per frame. "
+                  f"PacGAN{PACK}, same nets, seed and steps: {numbers['pacgan_mean_modes']:.2f} modes per frame, "
+                  f"{numbers['pacgan_final_modes']}/{k} at the end"
+                  + (f", all {k} in {len(full)} of {n} frames (first at step {full[0]})" if full else ""))
