@@ -82,3 +82,16 @@ def test_ebgans_d_digs_valleys_on_the_data_and_g_walks_into_them(tmp_path):
     assert n["energy_real_mean"] < m / 4  # D pulled the energy down on the data
     assert n["energy_at_centre"] > m  # the ring's empty centre stays uphill, above the margin
     assert n["energy_fake_mean"] < m  # G moved its samples below the margin, into the valleys
+
+
+def test_vanilla_collapses_and_hops_on_the_ring_while_packing_holds_all_eight_modes(tmp_path):
+    # the lesson as docs/learn.md shows it (seed 0, 2,000 steps, 8 frames; seeds 0-2 checked by hand)
+    n = LESSONS.get("mode-collapse")(tmp_path, seed=0).numbers
+    k = n["modes"]
+    assert n["pacgan_modes"][-2:] == [k, k]  # packing reaches all 8 modes and holds them
+    assert n["pacgan_mean_modes"] > n["vanilla_mean_modes"] + 4
+    assert max(n["vanilla_modes"]) <= 2  # vanilla never covers more than a couple of modes
+    assert sum(n["vanilla_busiest_share"]) / len(n["vanilla_busiest_share"]) > 0.9  # its mass sits by one mode
+    assert n["pacgan_busiest_share"][-1] < 0.25  # packing spreads it (evenly would be 1/8)
+    assert n["vanilla_set_changes"] >= 1 and n["vanilla_busiest_modes_visited"] >= 3  # and vanilla's mode hops
+    assert (tmp_path / "mode-collapse.png").is_file()

@@ -23,4 +23,4 @@ class Lesson:
     summary: str = ""  # one or two lines in plain words, printed by the command
 
 
-from gankit.learn import bilinear, energy, fgan_bound, optimal_d, saturation  # noqa: E402,F401
+from gankit.learn import bilinear, energy, fgan_bound, mode_collapse, optimal_d, saturation  # noqa: E402,F401
