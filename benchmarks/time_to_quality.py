@@ -19,6 +19,7 @@ import argparse
 import json
 import re
 import shlex
+import shutil
 import subprocess
 import sys
 import tempfile
@@ -34,7 +35,7 @@ from gankit.config import load_preset  # noqa: E402
 from gankit.provenance import command, machine  # noqa: E402
 from scored_run import GANKIT, json_writer  # noqa: E402
 
-PRESETS = "vanilla,hinge,lsgan,ragan,dcgan,dcgan-radford,dcgan-torch,wgan-gp"
+PRESETS = "vanilla,hinge,lsgan,ragan,dcgan,dcgan-radford,dcgan-torch,wgan-gp,tutorial-keras-dcgan"
 KEYS = ("fid", "kid", "precision", "recall", "class_coverage")
 
 
@@ -91,6 +92,8 @@ def run_preset(preset: str, args) -> dict:
         points.append({"checkpoint": name, "step": int(name.split("_")[1]), "elapsed_s": round(elapsed, 1),
                        **{k: result.get(k) for k in KEYS}})
         print(f"{preset} {name}: {elapsed:.0f} s, FID {result.get('fid', float('nan')):.1f}", flush=True)
+    if not args.keep_runs:  # every checkpoint of a DCGAN run is tens of MB
+        shutil.rmtree(run, ignore_errors=True)
     return {"preset": preset, "steps": int(steps.group(1)) if steps else None,
             "train_s": int(steps.group(2)) if steps else None, "wall_s": round(wall, 1),
             "compile_s": int(compiled.group(1)) if compiled else 0, "points": points,
@@ -147,6 +150,7 @@ def main(argv=None) -> int:
     ap.add_argument("--seed", type=int, default=0)
     ap.add_argument("--runs", default="runs/time-to-quality")
     ap.add_argument("--data-dir")
+    ap.add_argument("--keep-runs", action="store_true", help="keep the run folders (deleted once scored)")
     ap.add_argument("--json")
     ap.add_argument("--plot")
     args = ap.parse_args(argv)
