@@ -57,6 +57,8 @@ class ModelConfig:
     projection: bool = False  # conditional D: projection head <embed(y), features> instead of label input
     aux_classifier: bool = False  # AC-GAN: D sees only the image and predicts its class (D.classify)
     code_dim: int = 32  # autoencoder discriminator (ebgan): width of the code
+    code_relu: bool = False  # ebgan: ReLU on the code (the EBGAN tutorial's D is 784-128-784 with a ReLU between)
+    energy: str = "mean"  # ebgan: squared reconstruction error averaged ('mean') or summed ('sum', the tutorial) over pixels
     d_maxout: int = 0  # mlp D: hidden units are the max of this many linear pieces (maxout; PacGAN's 2D critic: 5); 0 = off
     pack: int = 1  # PacGAN: D judges this many samples at once, concatenated along channels/features; 1 = off
 
@@ -394,6 +396,7 @@ RULES: list[tuple[str, Any, str]] = [
     ("model.dropout", lambda v: v is None or 0 <= v < 1, "null or in [0, 1)"),
     ("model.embed_dim", lambda v: v >= 0, "0 or more"),
     ("model.code_dim", lambda v: v >= 1, "at least 1"),
+    ("model.energy", lambda v: v in ("mean", "sum"), "'mean' or 'sum'"),
     ("model.d_maxout", lambda v: v == 0 or v >= 2, "0 (off) or at least 2"),
     ("model.pack", lambda v: 1 <= v <= 16, "between 1 and 16"),
     ("loss.penalty_weight", lambda v: 0 <= v < math.inf, "0 or more, finite"),

@@ -440,3 +440,43 @@ def test_a_short_run_of_an_ema_preset_samples_from_g_not_from_its_initial_weight
         G, cfg, _ = load_generator(run, checkpoint=checkpoint)
         fd[checkpoint] = fid_from_features(real, _coarse_pixels(generate(G, cfg, 1000, seed=0)[0]))
     assert fd["last"] < 0.7 * min(fd["noise"], fd["step_0000000"]), f"{name}: pixel Frechet distances {fd}"
+
+
+def test_tutorial_ebgan_is_the_tutorials_code_exactly():
+    """The EBGAN tutorial (PyTorch): mb_size 32, z_dim 10, h_dim 128, lr 1e-3, m = 5; G 10-128-784 sigmoid;
+    D_ an autoencoder Linear(784, 128), ReLU, Linear(128, 784); D(X) = mean over the batch of the per-sample
+    sum of squared errors; D_loss = D(X) + relu(m - D(G(z))); G_loss = D(G(z)) with the same z."""
+    import torch.nn.functional as F
+
+    from gankit.losses import build_loss
+    from gankit.models import build_models
+
+    c = C.load_preset("tutorial-ebgan")
+    assert (c.train.batch_size, c.model.z_dim, c.model.z_dist, c.model.init, c.data.range) == (32, 10, "normal", "default", "unit")
+    assert (c.optim.g_lr, c.optim.d_lr, c.optim.betas, c.train.same_z, c.train.d_steps) == (1e-3, 1e-3, [0.9, 0.999], True, 1)
+    assert (c.loss.margin, c.loss.pt_weight, c.loss.batch_margin) == (5.0, 0.0, True)
+    assert (c.train.steps, c.train.sample_every, c.train.grid_size) == (1_000_000, 1000, 4)
+    torch.manual_seed(0)
+    G, D = build_models(c, (1, 28, 28), 0)
+    assert [type(m).__name__ for m in G.net] == ["Linear", "ReLU", "Linear"] and isinstance(G.out, torch.nn.Sigmoid)
+    layers = [m for m in D.modules() if isinstance(m, (torch.nn.Linear, torch.nn.ReLU))]
+    assert [(type(m).__name__, getattr(m, "in_features", None), getattr(m, "out_features", None)) for m in layers] == \
+        [("Linear", 784, 128), ("ReLU", None, None), ("Linear", 128, 784)]
+    assert sum(p.numel() for p in G.parameters()) == 10 * 128 + 128 + 128 * 784 + 784
+    assert sum(p.numel() for p in D.parameters()) == 784 * 128 + 128 + 128 * 784 + 784
+    x, fake = torch.rand(32, 1, 28, 28), torch.rand(32, 1, 28, 28)
+    linears = [m for m in layers if isinstance(m, torch.nn.Linear)]
+
+    def energy(v):  # the tutorial's D(X), per sample before its batch mean
+        flat = v.flatten(1)
+        return ((flat - linears[1](F.relu(linears[0](flat)))) ** 2).sum(1)
+    assert torch.allclose(D(x), energy(x), rtol=1e-5)
+    objective = build_loss(c)
+    e_real, e_fake = D(x), D(fake)
+    tutorial = e_real.mean() + F.relu(5.0 - e_fake.mean())
+    assert torch.allclose(objective.d_loss(e_real, e_fake), tutorial)
+    # the batch-mean hinge differs from the paper's per-sample one when only some fakes are below the margin
+    mixed = torch.tensor([1.0, 9.0])
+    assert objective.d_loss(torch.zeros(2), mixed) == 0.0  # relu(5 - 5)
+    paper = build_loss(C.load_preset("tutorial-ebgan", ["loss.batch_margin=false"]))
+    assert paper.d_loss(torch.zeros(2), mixed) == pytest.approx(2.0)  # (relu(5 - 1) + relu(5 - 9)) / 2

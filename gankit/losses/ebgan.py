@@ -4,7 +4,8 @@ D is an autoencoder and its output is an energy, the per-sample reconstruction e
 E(x) (low on data). With margin m:
     L_D = E(x) + [m - E(G(z))]+        L_G = E(G(z))  (+ pulling-away term)
 The hinge is applied per sample, before the mean, as in the paper: a batch mean inside
-the hinge lets a few high-energy fakes switch the margin off for the whole batch.
+the hinge lets a few high-energy fakes switch the margin off for the whole batch
+(``loss.batch_margin=true`` does that, as the EBGAN tutorial's code, for its preset).
 The pulling-away term (PT) pushes the encoder's codes S of a fake batch apart:
     PT = 1 / (N (N-1)) sum_{i != j} (s_i . s_j / (|s_i| |s_j|))^2
 """
@@ -38,6 +39,8 @@ def pulling_away(codes: torch.Tensor) -> torch.Tensor:
 class EBGANSettings:
     margin: float = setting(1.0, "the margin m in [m - E(G(z))]+", positive, "positive and finite")
     pt_weight: float = setting(0.1, "weight of the pulling-away term (0 = off)", non_negative, "0 or more, finite")
+    batch_margin: bool = setting(False, "hinge on the batch's mean fake energy (the tutorial's code) instead of each "
+                                        "sample's (the paper)", lambda v: isinstance(v, bool), "true or false")
 
 
 @LOSSES.register("ebgan")
@@ -50,6 +53,8 @@ class EBGAN(Identity, Objective):
     boundary = None
 
     def d_loss(self, real_out, fake_out):
+        if self.settings.batch_margin:
+            return real_out.mean() + F.relu(self.settings.margin - fake_out.mean())
         return real_out.mean() + margin_term(fake_out, self.settings.margin)
 
     def g_loss(self, fake_out, real_out=None):
