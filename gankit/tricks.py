@@ -230,6 +230,7 @@ class Tricks:
 
     def __init__(self, cfg: Config, objective, gen: torch.Generator | None = None):
         self.t, self.gen = cfg.tricks, gen
+        self.pack = cfg.model.pack  # a packed D gives one output per pack of samples: one BCE target each
         # DiffAugment's policies; adaptive augmentation (tricks.ada_target) applies them, all three
         # by default, with the probability the loop passes in (gankit/ada.py).
         self.adaptive = self.t.ada_target > 0
@@ -264,7 +265,8 @@ class Tricks:
         draws = {**self._input_draws("real", real.shape, real.device, iteration, augment_p),
                  **self._input_draws("fake", real.shape, real.device, iteration, augment_p)}
         if self.labels:
-            draws["real_target"], draws["fake_target"] = bce_targets(real.shape[0], self.t, self.gen, real.device)
+            draws["real_target"], draws["fake_target"] = bce_targets(real.shape[0] // self.pack, self.t, self.gen,
+                                                                     real.device)
         return draws
 
     def g_draws(self, shape, device, iteration: int, real: bool = False,

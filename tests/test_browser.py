@@ -4,6 +4,7 @@ Skipped, with the reason, when either is missing; CI installs both.
 """
 from __future__ import annotations
 
+import json
 import shutil
 import threading
 import time
@@ -195,7 +196,8 @@ def test_every_lab_control_does_what_it_says(lab, page):
     page.select_option("#loss", "hinge")
     _wait(lambda: settings().loss == "hinge")
     page.wait_for_function("document.getElementById('error').hidden")
-    assert page.inner_text("#loss-doc") == LOSSES.doc("hinge")
+    # the page updates the loss's line on its next poll, after the server has taken the setting
+    page.wait_for_function(f"document.getElementById('loss-doc').textContent === {json.dumps(LOSSES.doc('hinge'))}")
 
     page.click("#step")
     _wait(lambda: lab.lab.session.iteration == 1)

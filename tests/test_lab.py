@@ -248,3 +248,25 @@ def test_a_busy_port_is_one_line_and_exit_2(capsys):
         assert main(["lab", "--port", str(port)]) == 2
     assert capsys.readouterr().err.strip() == f"gankit: error: port {port} on 127.0.0.1 is in use; pick another with --port"
     assert main(["lab", "--port", "70000"]) == 2
+
+
+def test_label_tricks_with_packing_give_one_target_per_pack():
+    """A packed D outputs one score per pack, so the soft BCE targets are drawn per pack (this crashed)."""
+    session = LabSession(LabSettings(pack=4, label_smoothing=0.9))
+    assert session.advance(3) == 3 and session.error is None
+
+
+def test_a_step_that_raises_stops_the_session_with_its_reason_and_the_view_still_answers(monkeypatch):
+    session = LabSession(LabSettings())
+
+    def broken(iteration):
+        raise ValueError("shapes do not fit")
+    session.step = broken
+    assert session.advance(5) == 0
+    assert session.error == "training failed at step 1: ValueError: shapes do not fit"
+    monkeypatch.setattr(S, "_g_push", lambda *a: (_ for _ in ()).throw(RuntimeError("no picture")))
+    view = session.view()
+    assert view["error"] == session.error and view["fake"] == [] and len(view["real"]) == S.N_SHOWN
+    fresh = LabSession(LabSettings())
+    view = fresh.view()
+    assert view["error"] == "the view failed: RuntimeError: no picture" and view["heat"]["values"] == []

@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import dataclasses
 import json
+import sys
 import threading
 import time
 from http import HTTPStatus
@@ -77,11 +78,13 @@ class Lab:
 
     def configure(self, values: dict) -> None:
         """New settings (the current ones with ``values`` applied): a fresh session from step 0."""
-        settings = LabSettings.parse(values, self.session.settings)
-        self._swap(LabSession(settings))  # built first: a bad config leaves the old session running
+        self._restart(LabSettings.parse(values, self.session.settings))
 
-    def _swap(self, session: LabSession) -> None:
+    def _restart(self, settings: LabSettings) -> None:
+        # All torch work happens under the lock, building included (it seeds torch's global RNG);
+        # a config that cannot be built raises before the running session is replaced.
         with self.lock:
+            session = LabSession(settings)
             if self.session.error:  # stopped by a divergence: the fresh start plays again
                 self.playing = True
             self.session, self.rate = session, 0.0
@@ -96,7 +99,7 @@ class Lab:
             with self.lock:
                 self.session.advance(1)
         elif action == "reset":
-            self._swap(LabSession(self.session.settings))
+            self._restart(self.session.settings)
         else:
             raise ConfigError(f"action: unknown action {action!r}; choose from: play, pause, step, reset")
 
@@ -157,6 +160,11 @@ class LabServer(ExplorerServer):
     def __init__(self, address, lab: Lab, verbose: bool = False):
         self.lab = lab
         super().__init__(address, None, "lab", verbose)
+
+    def handle_error(self, request, client_address):
+        if isinstance(sys.exc_info()[1], (BrokenPipeError, ConnectionResetError)):
+            return  # the page went away mid-answer (a reload, a closed tab): nothing to report
+        super().handle_error(request, client_address)
 
 
 def make_lab_server(host: str = "127.0.0.1", port: int = 8001, settings: LabSettings | None = None,

@@ -163,7 +163,11 @@ class LabSession:
             return 0
         t0, done = time.perf_counter(), 0
         for _ in range(n):
-            stats = self.step(self.iteration)
+            try:
+                stats = self.step(self.iteration)
+            except Exception as e:  # a combination gankit cannot train: say so, keep serving
+                self.error = f"training failed at step {self.iteration + 1}: {type(e).__name__}: {e}"
+                break
             self.iteration += 1
             done += 1
             if self.iteration % self._every == 0 or n == 1:
@@ -193,27 +197,33 @@ class LabSession:
         G.eval()
         D.eval()
         try:
-            with torch.no_grad():
-                fake = G(self.z)
-                # a packed D judges m samples at once: each point of the plane as a pack of m copies of it
-                raw = D(self.plane.repeat_interleave(m, 0))
-                real_out = D(self.real) if objective.g_uses_real else None
-            heat = objective.prob(raw) if objective.probabilities else raw
-            push = _g_push(D, objective, fake, real_out)
+            return self._view(G, D, objective, m)
+        except Exception as e:  # a picture that cannot be drawn must not take the page down
+            return {**self._frame(), "error": self.error or f"the view failed: {type(e).__name__}: {e}"}
         finally:
             G.train()
             D.train()
-        finite = torch.isfinite(fake).all() and torch.isfinite(heat).all()
-        view = {
-            "step": self.iteration, "error": self.error, "extent": self.extent,
-            "settings": dataclasses.asdict(self.settings),
-            "real": _rounded(self.real), "fake": _rounded(fake) if finite else [],
-            "push": _rounded(push) if finite else [],
-            "heat": {"side": HEAT_SIDE, "probability": objective.probabilities,
-                     "values": _rounded(heat) if finite else []},
-            "history": self.history,
-        }
-        if self.settings.shape in MODE_SHAPES and finite:
+
+    def _frame(self) -> dict:
+        """The view without the networks' pictures."""
+        return {"step": self.iteration, "error": self.error, "extent": self.extent,
+                "settings": dataclasses.asdict(self.settings), "real": _rounded(self.real), "fake": [], "push": [],
+                "heat": {"side": HEAT_SIDE, "probability": self.gan.objective.probabilities, "values": []},
+                "history": self.history}
+
+    def _view(self, G, D, objective, m: int) -> dict:
+        with torch.no_grad():
+            fake = G(self.z)
+            # a packed D judges m samples at once: each point of the plane as a pack of m copies of it
+            raw = D(self.plane.repeat_interleave(m, 0))
+            real_out = D(self.real) if objective.g_uses_real else None
+        heat = objective.prob(raw) if objective.probabilities else raw
+        push = _g_push(D, objective, fake, real_out)
+        view = self._frame()
+        if torch.isfinite(fake).all() and torch.isfinite(heat).all():
+            view.update(fake=_rounded(fake), push=_rounded(push))
+            view["heat"]["values"] = _rounded(heat)
+        if self.settings.shape in MODE_SHAPES and view["fake"]:
             view["modes"] = _modes_covered(MODE_SHAPES[self.settings.shape], fake)
         return view
 

@@ -8,6 +8,8 @@ const REAL = [26, 152, 80], FAKE = [123, 50, 148], MID = [247, 247, 247];
 let state = null;
 let dirty = true;  // a new state to draw
 let lossDocs = {};
+let sending = 0;  // settings posts in flight
+let settingsSeq = 0;  // bumped by every settings post: a state asked for before it may predate it
 
 async function api(path, body) {
   const init = body === undefined ? {} : {method: "POST", headers: {"Content-Type": "application/json"},
@@ -42,15 +44,18 @@ function syncControls(settings) {  // the server's settings win, except in the f
 }
 
 async function send(key, value) {
+  sending++;
+  settingsSeq++;
   try {
     // JSON has no NaN: a number that does not parse goes as text and the server says why
     await api("/api/settings", {[key]: Number.isNaN(value) ? $(key).value : value});
     showError("");
-    await poll();
   } catch (e) {
     showError(`${key}: ${e.message}`);
-    if (state) syncControls(state.settings);
+  } finally {
+    sending--;
   }
+  await poll();  // the controls follow the server's settings again: the new ones, or the old on a refusal
 }
 
 async function control(action) {
@@ -86,12 +91,13 @@ async function setup() {
 // ---------------------------------------------------------------- polling
 async function poll() {
   try {
+    const seq = settingsSeq;
     state = await api("/api/state");
     dirty = true;
     $("status").textContent = `step ${state.step} · ${state.playing ? `${state.steps_per_s} steps/s` : "paused"}`;
     $("play").textContent = state.playing ? "Pause" : "Play";
     $("stepinfo").textContent = `step ${state.step}`;
-    syncControls(state.settings);
+    if (!sending && seq === settingsSeq) syncControls(state.settings);  // not while a change is on its way
     if (state.error) showError(state.error);
     $("modes").textContent = state.modes ? `modes held: ${state.modes.covered} / ${state.modes.of}` +
       ` · ${Math.round(100 * state.modes.high_quality)}% near a mode` : "";
