@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import dataclasses
 import math
-import time
 from dataclasses import dataclass
 
 import torch
@@ -155,13 +154,12 @@ class LabSession:
         self.plane = torch.cartesian_prod(side, side).flip(1)  # row-major from the bottom: (x, y), y slow
         self.history: dict[str, list[float]] = {"step": [], **{k: [] for k in CURVES}}
         self._every = 1  # record one iteration in this many (doubles each time the history is thinned)
-        self.seconds = 0.0
 
     def advance(self, n: int = 1) -> int:
         """Run up to ``n`` iterations; stop at the first non-finite statistic (then ``error`` says so)."""
         if self.error:
             return 0
-        t0, done = time.perf_counter(), 0
+        done = 0
         for _ in range(n):
             try:
                 stats = self.step(self.iteration)
@@ -177,7 +175,6 @@ class LabSession:
                                   f"lower the learning rates and press reset")
                     break
                 self._record(values)
-        self.seconds += time.perf_counter() - t0
         return done
 
     def _record(self, values: dict[str, float]) -> None:
