@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import re
 import shlex
 import shutil
@@ -72,7 +73,7 @@ def run_preset(preset: str, args) -> dict:
              "--time-budget", str(args.budget), "--no-progress", "--set", f"train.checkpoint_every={checkpoint_every(preset)}",
              "--set", "train.keep_checkpoints=100000", *data]
     with tempfile.TemporaryDirectory() as cache:  # a cold compile cache: a user's first run
-        env = {**__import__("os").environ, "TORCHINDUCTOR_CACHE_DIR": cache}
+        env = {**os.environ, "TORCHINDUCTOR_CACHE_DIR": cache}
         t = time.perf_counter()
         done = subprocess.run(train, capture_output=True, text=True, env=env)
         wall = time.perf_counter() - t
