@@ -137,6 +137,9 @@ class TrainConfig:
     # capture each update (forward, backward, Adam) with torch.compile; false = eager.
     # The default can be flipped with GANKIT_COMPILE=0 (the test suite does; runs record the value used).
     compile: bool = field(default_factory=lambda: os.environ.get("GANKIT_COMPILE", "1") != "0")
+    # under --time-budget on CPU: train eagerly while a child process builds the compiled step, then switch
+    # (gankit/fast/ahead.py); the switch comes when the child is done, so such a run is not bit-reproducible
+    compile_ahead: bool = True
     precision: str = "auto"  # 'fp32', 'bf16' (autocast) or 'auto' = bf16 on CUDA and on CPUs with AMX
     threads: int = 0  # CPU threads; 0 = auto (1 for small models, all cores for large ones)
     unroll_steps: int = 0  # unrolled GAN: G's loss looks through this many differentiable D updates; 0 = off

@@ -19,7 +19,15 @@ def cpu_features() -> str:
     probes = (("AMX", "_is_amx_tile_supported"), ("AVX512-BF16", "_is_avx512_bf16_supported"),
               ("AVX512", "_is_avx512_supported"), ("AVX2", "_is_avx2_supported"))
     have = [name for name, probe in probes if getattr(torch.cpu, probe, lambda: False)()]
-    return ", ".join(have) or "no AVX2"
+    capped = [f"{var}={os.environ[var]}" for var in ISA_CAPS if os.environ.get(var)]
+    note = f"; capped by {' '.join(capped)}" if capped else ""
+    return (", ".join(have) or "no AVX2") + note
+
+
+# Environment variables that make ATen, oneDNN and MKL (and inductor, which reads the first)
+# use a smaller instruction set than the CPU has: how an AVX2-only machine is measured on a
+# newer one.
+ISA_CAPS = ("ATEN_CPU_CAPABILITY", "ONEDNN_MAX_CPU_ISA", "MKL_ENABLE_INSTRUCTIONS")
 
 
 def machine(device="cpu") -> str:
@@ -39,7 +47,7 @@ def machine(device="cpu") -> str:
 
 def command() -> str:
     """This process's command line as it was typed: ``gankit ...``, ``python -m gankit ...``
-    or ``python benchmarks/x.py ...``."""
+    or ``python benchmarks/x.py ...``, after the instruction-set caps it ran under (``ISA_CAPS``)."""
     prog = Path(sys.argv[0])
     if prog.name == "__main__.py":
         head = ["python", "-m", "gankit"]
@@ -47,4 +55,5 @@ def command() -> str:
         head = ["python", sys.argv[0]]
     else:
         head = [prog.name]
-    return shlex.join([*head, *sys.argv[1:]])
+    caps = [f"{var}={shlex.quote(os.environ[var])}" for var in ISA_CAPS if os.environ.get(var)]
+    return " ".join([*caps, shlex.join([*head, *sys.argv[1:]])])

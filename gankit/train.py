@@ -46,6 +46,7 @@ from gankit.metrics.monitor import TrainingEval
 from gankit.runs import MetricsLog, RunDir, RunningMeans, TextLog
 from gankit.schedules import Schedules
 from gankit.signals import GracefulStop
+from gankit.fast.ahead import CompileAhead, remember_compiled
 from gankit.step import build_step
 from gankit.tblog import open_writer
 
@@ -102,12 +103,33 @@ def train(cfg: Config, run_dir: str | Path, *, resume: bool = False, time_budget
     data, unseen = training_data(cfg, data_dir)
     run = Run(cfg, run_dir, data, unseen, device, resume=resume, data_dir=data_dir)
     step_fn = run.step_fn
+    # under a time budget, train eagerly while a child process compiles the step (gankit/fast/ahead.py)
+    ahead = (CompileAhead(cfg, step_fn, data_dir) if CompileAhead.applies(step_fn, data.shape, device, time_budget)
+             else None)
+    if ahead is not None:
+        run.note(run.step, "building the compiled step in a background process; training eagerly until it is ready")
+    unmarked = step_fn.mode == "compiled"
 
     def advance(runs: list[Run]) -> list[dict]:
+        nonlocal unmarked
+        switching = ahead is not None and ahead.ready()
+        if switching:
+            run.note(run.step, ahead.switch())
+            started = time.perf_counter()
         stats = step_fn(run.step) if run.ada is None else step_fn(run.step, run.ada.p)
+        if switching:
+            run.note(run.step, f"switched to the compiled step ({time.perf_counter() - started:.0f} s to load it)")
+        if unmarked and (ahead is None or ahead.switched) and not step_fn.fallbacks:
+            unmarked = False
+            remember_compiled(cfg, data.shape)  # the next run under a budget loads it instead of compiling ahead
         return [stats]
 
-    drive([run], advance, step_fn.threads, step_fn.mode == "compiled", time_budget, progress, cfg.preset or "train")
+    try:
+        drive([run], advance, step_fn.threads if ahead is None else ahead.threads, step_fn.mode == "compiled" and ahead is None, time_budget, progress,
+              cfg.preset or "train")
+    finally:
+        if ahead is not None:
+            ahead.close()
     return run.result
 
 
