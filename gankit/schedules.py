@@ -41,14 +41,42 @@ def linear(opt, o, total_steps: int):
                                  total_iters=max(1, total_steps))
 
 
-class Schedules:
-    """G's and D's schedulers, both following ``cfg.optim``; the loop steps them once per iteration."""
+class _LambdaLR(lr_scheduler.LambdaLR):
+    def load_state_dict(self, state_dict):
+        """Also a LinearLR's state: a run begun by steps, resumed under a time budget."""
+        super().load_state_dict({"lr_lambdas": [None] * len(self.lr_lambdas), **state_dict})
 
-    def __init__(self, cfg, opt_g, opt_d):
-        make = SCHEDULES.get(cfg.optim.lr_decay)
+
+class Schedules:
+    """G's and D's schedulers, both following ``cfg.optim``; the loop steps them once per iteration.
+
+    Under a time budget, ``linear`` anneals to the budget as well as to ``train.steps``, whichever
+    comes first: the fraction done is max(iterations / steps, seconds / budget), so a 4-minute run
+    of a preset meant for 4,000 steps still ends at ``lr_decay_end``. A run resumed under a new
+    budget goes on from the lr it had and anneals what is left over that budget.
+    """
+
+    def __init__(self, cfg, opt_g, opt_d, time_budget: float | None = None):
+        self.budget = time_budget if cfg.optim.lr_decay == "linear" and time_budget else None
+        self.end, self.elapsed, self._start = cfg.optim.lr_decay_end, 0.0, None
+        make = self._linear_to_budget if self.budget else SCHEDULES.get(cfg.optim.lr_decay)
         self.g, self.d = make(opt_g, cfg.optim, cfg.train.steps), make(opt_d, cfg.optim, cfg.train.steps)
 
-    def step(self) -> None:
+    def _linear_to_budget(self, opt, o, total_steps: int):
+        return _LambdaLR(opt, lambda t: 1 + (self.end - 1) * self.done(t, total_steps))
+
+    def done(self, t: int, total_steps: int) -> float:
+        """The fraction of a budgeted run done after ``t`` iterations (see the class)."""
+        start = self._start or 0.0
+        clock = start + (1 - start) * min(1.0, self.elapsed / self.budget)
+        return min(1.0, max(t / max(1, total_steps), clock))
+
+    def step(self, elapsed: float = 0.0) -> None:
+        """After an iteration; ``elapsed``: seconds since this process's loop began (the budget's clock)."""
+        if self.budget and self._start is None:  # first step after building or resuming: the lr's factor now
+            factor = self.g.get_last_lr()[0] / self.g.base_lrs[0] if self.g.base_lrs[0] else 1.0
+            self._start = min(1.0, max(0.0, (1 - factor) / (1 - self.end))) if self.end < 1 else 0.0
+        self.elapsed = elapsed
         with warnings.catch_warnings():
             # The compiled update (gankit/fast) applies Adam without calling opt.step(), which
             # torch's scheduler takes for a wrong call order; the lr it sets is used all the same.

@@ -101,7 +101,7 @@ def train(cfg: Config, run_dir: str | Path, *, resume: bool = False, time_budget
     device = distributed.init(cfg.train.device)  # one rank of a torchrun job, or a single process
     seed_everything(cfg.train.seed)
     data, unseen = training_data(cfg, data_dir)
-    run = Run(cfg, run_dir, data, unseen, device, resume=resume, data_dir=data_dir)
+    run = Run(cfg, run_dir, data, unseen, device, resume=resume, data_dir=data_dir, time_budget=time_budget)
     step_fn = run.step_fn
     # under a time budget, train eagerly while a child process compiles the step (gankit/fast/ahead.py)
     ahead = (CompileAhead(cfg, step_fn, data_dir) if CompileAhead.applies(step_fn, data.shape, device, time_budget)
@@ -162,7 +162,7 @@ def train_seeds(cfg: Config, run_dir: str | Path, seeds: list[int], *, time_budg
         folder = Path(run_dir) / f"seed-{seed_cfg.train.seed}"
         seed_everything(seed_cfg.train.seed)  # the initial weights of seed k's single run
         runs.append(Run(seed_cfg, folder, data, unseen, device, resume=should_resume(seed_cfg, folder),
-                        data_dir=data_dir, eager=True, echo=False))
+                        data_dir=data_dir, eager=True, echo=False, time_budget=time_budget))
     batch = SeedBatch([r.step_fn for r in runs], compiled=cfg.train.compile if compiled is None else compiled)
     for k, run in enumerate(runs):
         run.on_restore = lambda k=k: batch.reload(k)
@@ -255,7 +255,8 @@ class Run:
     """
 
     def __init__(self, cfg: Config, run_dir: str | Path, data, unseen, device: torch.device, *,
-                 resume: bool = False, data_dir: str | None = None, eager: bool = False, echo: bool = True):
+                 resume: bool = False, data_dir: str | None = None, eager: bool = False, echo: bool = True,
+                 time_budget: float | None = None):
         self.cfg, self.device, self.data_dir = cfg, device, data_dir
         self.run = run = RunDir(run_dir)
         self.main = main = distributed.is_main()  # only rank 0 writes files
@@ -271,7 +272,8 @@ class Run:
         self.step_fn = build_step(cfg, gan, data, device, eager=eager)
         self.ema = (EMA(self.G, cfg.tricks.ema, latents, seed=cfg.train.seed, rampup=cfg.tricks.ema_rampup)
                     if cfg.tricks.ema > 0 else None)
-        self.schedules = Schedules(cfg, gan.opt_g, gan.opt_d)  # optim.lr_decay, stepped once per iteration
+        # optim.lr_decay, stepped once per iteration (linear: to the time budget too)
+        self.schedules = Schedules(cfg, gan.opt_g, gan.opt_d, time_budget)
         self.ada = (AdaptiveAugment(cfg.tricks.ada_target, cfg.tricks.ada_kimg,
                                     cfg.train.batch_size * cfg.train.d_steps)
                     if cfg.tricks.ada_target > 0 else None)  # tricks.ada_target: the augmentation probability p
@@ -328,7 +330,7 @@ class Run:
             self.ada.observe(stats["r_t"])
         if self.ema is not None:
             self.ema.update(self.G, self.step + 1)
-        self.schedules.step()
+        self.schedules.step(elapsed)
         self.step = step = self.step + 1
         self.means.add(stats)
         elapsed = self.prior_elapsed + elapsed

@@ -340,6 +340,52 @@ def test_lr_schedules_give_the_right_value_at_given_steps(decay, at, factor):
     assert opt_d.param_groups[0]["lr"] == pytest.approx(0.002 * factor, rel=1e-6)
 
 
+def _budgeted(budget, steps=100, end=0.2):
+    cfg = tiny("optim.lr_decay=linear", f"optim.lr_decay_end={end}", f"train.steps={steps}", "optim.g_lr=0.01",
+               "optim.d_lr=0.002")
+    opt_g, opt_d = make_optimizers(cfg, nn.Linear(2, 2), nn.Linear(2, 2))
+    return Schedules(cfg, opt_g, opt_d, time_budget=budget), opt_g, opt_d
+
+
+def test_a_linear_decay_under_a_time_budget_anneals_to_the_budget_or_the_steps_whichever_comes_first():
+    schedules, opt_g, opt_d = _budgeted(budget=60.0, steps=100)
+    for t, elapsed in enumerate([3.0, 15.0, 30.0], start=1):  # the clock ahead of the steps
+        schedules.step(elapsed)
+    assert opt_g.param_groups[0]["lr"] == pytest.approx(0.01 * (1 - 0.8 * 0.5))  # half the budget spent
+    assert opt_d.param_groups[0]["lr"] == pytest.approx(0.002 * (1 - 0.8 * 0.5))
+    schedules.step(60.0)
+    assert opt_g.param_groups[0]["lr"] == pytest.approx(0.01 * 0.2)  # the budget's end: lr_decay_end
+    schedules, opt_g, _ = _budgeted(budget=1e6, steps=100)
+    for t in range(1, 51):  # the steps ahead of the clock: the plain linear decay
+        schedules.step(float(t))
+    assert opt_g.param_groups[0]["lr"] == pytest.approx(0.01 * (1 - 0.8 * 0.5))
+    schedules, opt_g, _ = _budgeted(budget=None)
+    for t in range(1, 51):  # no budget: the clock is ignored
+        schedules.step(1e9)
+    assert opt_g.param_groups[0]["lr"] == pytest.approx(0.01 * (1 - 0.8 * 0.5))
+
+
+def test_a_budgeted_linear_decay_resumed_goes_on_from_its_lr_and_anneals_the_rest_over_the_new_budget():
+    first, opt_g, _ = _budgeted(budget=60.0)
+    first.step(30.0)  # half done: factor 0.6
+    state = first.g.state_dict()
+    for begun_by_steps in (False, True):  # also a run begun without a budget (LinearLR's state)
+        again, opt_g, _ = _budgeted(budget=100.0)
+        if begun_by_steps:
+            plain, plain_opt, _ = _budgeted(budget=None)
+            for _ in range(50):
+                plain.step()
+            state = plain.g.state_dict()
+            opt_g.param_groups[0]["lr"] = plain_opt.param_groups[0]["lr"]
+        again.g.load_state_dict(state)
+        again.step(0.0)  # no jump back up (begun by steps: its 51st of 100 steps is a little further)
+        assert opt_g.param_groups[0]["lr"] == pytest.approx(0.01 * (1 - 0.8 * (0.51 if begun_by_steps else 0.5)))
+        again.step(50.0)  # half the new budget: half of what was left
+        assert opt_g.param_groups[0]["lr"] == pytest.approx(0.01 * (1 - 0.8 * 0.75))
+        again.step(100.0)
+        assert opt_g.param_groups[0]["lr"] == pytest.approx(0.01 * 0.2)
+
+
 def test_every_schedule_is_registered_and_validated():
     assert set(SCHEDULES.names()) == {"none", "exponential", "step", "linear"}
     with pytest.raises(ConfigError, match="did you mean 'linear'"):

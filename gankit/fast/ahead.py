@@ -29,8 +29,9 @@ import torch
 from gankit.fast.tuning import set_threads
 
 
-# Settings that never reach the compiled graph: two configs differing only here share it.
-_NOT_IN_GRAPH = {"preset": None, "eval": None, "data": ("dataset", "data_dir", "limit", "strict"),
+# Settings that never reach the compiled graph: two configs differing only here share it. (Not the
+# dataset: its number of classes sizes a conditional model; nor data.limit: it adds r_t to D's update.)
+_NOT_IN_GRAPH = {"preset": None, "eval": None, "data": ("data_dir", "strict"),
                  "train": ("steps", "epochs", "seed", "log_every", "sample_every", "gif", "checkpoint_every",
                            "keep_checkpoints", "nan_check_every", "on_divergence", "rollback_lr_factor",
                            "max_rollbacks", "health", "grid_size", "tensorboard", "compile_ahead", "device")}
