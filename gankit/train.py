@@ -39,6 +39,7 @@ from gankit.data.subset import held_out, limited
 from gankit.divergence import Diverged, DivergenceError, LRScale, check_row, check_training, scale_lr
 from gankit.ema import EMA
 from gankit.errors import ConfigError
+from gankit.fast.ahead import CompileAhead, remember_compiled
 from gankit.fast.tuning import set_threads
 from gankit.gan import build_gan
 from gankit.health import HealthMonitor
@@ -46,7 +47,6 @@ from gankit.metrics.monitor import TrainingEval
 from gankit.runs import MetricsLog, RunDir, RunningMeans, TextLog
 from gankit.schedules import Schedules
 from gankit.signals import GracefulStop
-from gankit.fast.ahead import CompileAhead, remember_compiled
 from gankit.step import build_step
 from gankit.tblog import open_writer
 
@@ -125,8 +125,9 @@ def train(cfg: Config, run_dir: str | Path, *, resume: bool = False, time_budget
         return [stats]
 
     try:
-        drive([run], advance, step_fn.threads if ahead is None else ahead.threads, step_fn.mode == "compiled" and ahead is None, time_budget, progress,
-              cfg.preset or "train")
+        threads = step_fn.threads if ahead is None else ahead.threads
+        compiling_first = step_fn.mode == "compiled" and ahead is None
+        drive([run], advance, threads, compiling_first, time_budget, progress, cfg.preset or "train")
     finally:
         if ahead is not None:
             ahead.close()
