@@ -385,6 +385,16 @@ EMA_PRESETS = [n for n in C.preset_names() if C.load_preset(n).tricks.ema > 0]
 SHORT_BUDGET_STEPS = 267  # what `gankit train dcgan --time-budget 240` reached on a 2-core CPU
 
 
+def test_quick_is_hinges_dcgan_with_the_relativistic_hinge_at_twice_its_learning_rates():
+    """The few-minutes preset (docs/performance.md, *The preset for a few minutes*): only the loss and
+    the two learning rates differ from hinge, so its rows compare with hinge's."""
+    quick, hinge = C.load_preset("quick"), C.load_preset("hinge")
+    assert quick.loss.name == "rahinge"
+    assert (quick.optim.g_lr, quick.optim.d_lr) == (2 * hinge.optim.g_lr, 2 * hinge.optim.d_lr) == (4e-4, 4e-4)
+    differs = {line.split(":")[0] for line in C.diff(hinge, quick)}
+    assert differs <= {"loss.name", "optim.g_lr", "optim.d_lr", "preset"}, differs
+
+
 def test_the_presets_with_an_ema_are_known():
     assert {"dcgan", "dcgan-radford"} <= set(EMA_PRESETS)
 
