@@ -104,7 +104,7 @@ def train(cfg: Config, run_dir: str | Path, *, resume: bool = False, time_budget
     run = Run(cfg, run_dir, data, unseen, device, resume=resume, data_dir=data_dir, time_budget=time_budget)
     step_fn = run.step_fn
     # under a time budget, train eagerly while a child process compiles the step (gankit/fast/ahead.py)
-    ahead = (CompileAhead(cfg, step_fn, data_dir) if CompileAhead.applies(step_fn, data.shape, device, time_budget)
+    ahead = (CompileAhead(cfg, step_fn, data) if CompileAhead.applies(step_fn, data.shape, device, time_budget)
              else None)
     if ahead is not None:
         run.note(run.step, "building the compiled step in a background process; training eagerly until it is ready")

@@ -11,7 +11,7 @@ Only under a time budget: the switch comes at a step set by the clock, so two ru
 command may switch at different steps and drift apart by float rounding. A run bound by
 steps compiles first, as before, and stays reproducible bit for bit.
 
-The child: ``python -m gankit.fast.ahead CONFIG.yaml [DATA_DIR]``.
+The child: ``python -m gankit.fast.ahead CONFIG.yaml DATA.pt`` (a slice of the run's data).
 """
 from __future__ import annotations
 
@@ -71,19 +71,22 @@ def remember_compiled(cfg, shape) -> None:
 class CompileAhead:
     """A child process compiling a run's step; ``switch`` moves the step onto the compiled update."""
 
-    def __init__(self, cfg, step, data_dir: str | None = None):
+    def __init__(self, cfg, step, data):
         from gankit import config as config_mod
+        from gankit.data.subset import limited
 
         self.step, self.compiled = step, step.update
         step.update = self.compiled.eager  # until the child is done, on one thread (``threads``)
         self._dir = tempfile.TemporaryDirectory(prefix="gankit-ahead-")
         config_path = Path(self._dir.name) / "config.yaml"
         config_mod.save(cfg, config_path)
+        data_path = Path(self._dir.name) / "data.pt"  # a slice: the graphs depend on shapes, not on the data's size
+        torch.save(limited(data, min(len(data), 512)), data_path)
         self._stderr = open(Path(self._dir.name) / "stderr.txt", "w+b")
         # one core each: the compiler's workers in the child, the eager updates here
         env = {**os.environ, "TORCHINDUCTOR_COMPILE_THREADS": "1"}
-        self.proc = subprocess.Popen([sys.executable, "-m", "gankit.fast.ahead", str(config_path),
-                                      *([data_dir] if data_dir else [])], env=env,
+        self.proc = subprocess.Popen([sys.executable, "-m", "gankit.fast.ahead", str(config_path), str(data_path)],
+                                     env=env,
                                      stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, stderr=self._stderr)
         self.started = time.perf_counter()
         self.switched = False
@@ -130,17 +133,16 @@ class CompileAhead:
         self._dir.cleanup()
 
 
-def build_and_run_once(config_path: str, data_dir: str | None = None) -> int:
+def build_and_run_once(config_path: str, data_path: str) -> int:
     """The child: the run's step, built as ``train`` builds it, run for one iteration (both updates
     compile, and inductor writes them to its cache). Exit 1 when an update could not be compiled."""
     from gankit import config as config_mod
     from gankit.gan import build_gan
     from gankit.step import build_step
-    from gankit.train import training_data
 
     cfg = config_mod.load(config_path)
     device = torch.device("cpu")
-    data, _ = training_data(cfg, data_dir)
+    data = torch.load(data_path, weights_only=False)  # written by the parent, a moment ago
     gan = build_gan(cfg, data.shape, data.num_classes, device)
     step = build_step(cfg, gan, data, device)
     set_threads(step.threads)
