@@ -87,7 +87,7 @@ class Lab:
             session = LabSession(settings)
             if self.session.error:  # stopped by a divergence: the fresh start plays again
                 self.playing = True
-            self.session, self.rate = session, 0.0
+            self.session, self.rate, self._chunk = session, 0.0, 1  # the new settings may run at another speed
 
     def control(self, action: str) -> None:
         if action == "play":
