@@ -42,7 +42,8 @@ def test_presets_say_what_the_tutorials_say():
     assert (f.train.batch_size, f.model.z_dim, f.model.g_hidden, f.model.d_hidden) == (32, 10, [128], [128])
     k = C.load_preset("dcgan")
     assert k.model.name == "keras-dcgan" and k.train.batch_size == 128
-    assert (k.optim.g_lr, k.optim.d_lr) == (2e-4, 2e-5)  # dcgan's tuning; the tutorial's code: tutorial-keras-dcgan
+    # the DCGAN paper's optimiser: the tutorial's (tutorial-keras-dcgan) draws noise after 200 steps
+    assert (k.optim.g_lr, k.optim.d_lr, k.optim.betas[0]) == (2e-4, 2e-4, 0.5)
     r = C.load_preset("dcgan-radford")
     assert (r.optim.g_lr, r.optim.d_lr, r.optim.betas[0]) == (2e-4, 2e-4, 0.5)
     w = C.load_preset("wgan")
@@ -418,30 +419,45 @@ def _coarse_pixels(images) -> torch.Tensor:
     return torch.nn.functional.avg_pool2d(x, 4).flatten(1).double()
 
 
-@pytest.mark.parametrize("name", EMA_PRESETS)
-def test_a_short_run_of_an_ema_preset_samples_from_g_not_from_its_initial_weights(name, tmp_path, fast_data,
-                                                                                   stand_ins):
-    """Through the real loop, 40 updates on the synthetic bars: the checkpoint's G_ema, which
-    load_generator (hence gankit sample / eval / export) returns, lies far nearer G's weights
-    than G's initial ones, and its samples are far nearer the data than the initial G's or noise.
-    Without the ramp, 0.999^40 = 96% of the average is the initial G on both counts."""
+# Every image preset as configured (its losses, learning rates, EMA, noise annealing), on the
+# synthetic bars: after a short run what gankit samples must be clearly nearer the data than
+# noise or the untrained G. benchmarks/short_budget.py makes the same check on MNIST with
+# gankit eval at --time-budget 240 (docs/short_budget_mnist.json).
+SHORT_RUN_PRESETS = [n for n in IMAGE_PRESETS if not C.load_preset(n).data.dataset.startswith("stacked")]
+SHORT_RUN_BATCH = 16
+
+
+def short_run_steps(name: str) -> int:
+    """An MLP step costs ~1 ms here, a conv step ~100: a short run of each, in seconds."""
+    return 1000 if C.load_preset(name).model.name in ("mlp", "ebgan") else 100
+
+
+@pytest.mark.parametrize("name", SHORT_RUN_PRESETS)
+def test_a_short_run_of_every_preset_samples_clearly_better_than_noise(name, tmp_path, fast_data, stand_ins):
+    """Through the real loop and the sampler that gankit sample / eval / export use
+    (load_generator: the checkpoint's G_ema where the preset keeps one). For an EMA preset the
+    average also lies far nearer G's weights than G's initial ones: without the ramp,
+    0.999^100 = 90% of it would be the initial G."""
     from gankit.checkpoint import load_checkpoint
     from gankit.metrics.fid import fid_from_features
     from gankit.runs import load_generator
     from gankit.sample import generate
 
-    run = tmp_path / name
-    assert main(["train", name, "--run-dir", str(run), "--steps", "40", "--no-progress",
-                 "--set", "train.batch_size=8", "--set", "train.checkpoint_every=1000"]) == 0
-    start = load_checkpoint(run / "checkpoints" / "step_0000000.pt")["G"]
-    end = load_checkpoint(run / "checkpoints" / "last.pt")
-    weights = [k for k, v in start.items() if v.is_floating_point() and not k.endswith(("running_mean", "running_var"))]
+    run, steps = tmp_path / name, short_run_steps(name)
+    assert main(["train", name, "--run-dir", str(run), "--steps", str(steps), "--no-progress",
+                 "--set", f"train.batch_size={SHORT_RUN_BATCH}", "--set", "train.checkpoint_every=100000",
+                 "--set", f"train.sample_every={steps}"]) == 0
+    if name in EMA_PRESETS:
+        start = load_checkpoint(run / "checkpoints" / "step_0000000.pt")["G"]
+        end = load_checkpoint(run / "checkpoints" / "last.pt")
+        weights = [k for k, v in start.items()
+                   if v.is_floating_point() and not k.endswith(("running_mean", "running_var"))]
 
-    def distance(a, b):
-        return math.sqrt(sum(float(((a[k] - b[k]) ** 2).sum()) for k in weights))
+        def distance(a, b):
+            return math.sqrt(sum(float(((a[k] - b[k]) ** 2).sum()) for k in weights))
 
-    to_g, to_start = distance(end["G_ema"], end["G"]), distance(end["G_ema"], start)
-    assert to_g < 0.5 * to_start, f"{name}: |G_ema - G| = {to_g:.4g}, |G_ema - G_0| = {to_start:.4g}"
+        to_g, to_start = distance(end["G_ema"], end["G"]), distance(end["G_ema"], start)
+        assert to_g < 0.5 * to_start, f"{name}: |G_ema - G| = {to_g:.4g}, |G_ema - G_0| = {to_start:.4g}"
 
     real = _coarse_pixels(stand_ins["images"].samples[:1000])
     noise = torch.randint(0, 256, (1000, 28, 28), dtype=torch.uint8, generator=torch.Generator().manual_seed(2))
@@ -449,7 +465,7 @@ def test_a_short_run_of_an_ema_preset_samples_from_g_not_from_its_initial_weight
     for checkpoint in ("step_0000000", "last"):
         G, cfg, _ = load_generator(run, checkpoint=checkpoint)
         fd[checkpoint] = fid_from_features(real, _coarse_pixels(generate(G, cfg, 1000, seed=0)[0]))
-    assert fd["last"] < 0.7 * min(fd["noise"], fd["step_0000000"]), f"{name}: pixel Frechet distances {fd}"
+    assert fd["last"] < 0.5 * min(fd["noise"], fd["step_0000000"]), f"{name}: pixel Frechet distances {fd}"
 
 
 def test_tutorial_ebgan_is_the_tutorials_code_exactly():
@@ -490,3 +506,22 @@ def test_tutorial_ebgan_is_the_tutorials_code_exactly():
     assert objective.d_loss(torch.zeros(2), mixed) == 0.0  # relu(5 - 5)
     paper = build_loss(C.load_preset("tutorial-ebgan", ["loss.batch_margin=false"]))
     assert paper.d_loss(torch.zeros(2), mixed) == pytest.approx(2.0)  # (relu(5 - 1) + relu(5 - 9)) / 2
+
+
+def test_dcgan_draws_digits_of_every_class_after_200_steps_on_mnist(tmp_path, data_dir):
+    """The issue's case on the real data, scored by gankit eval: `dcgan`, the preset named after
+    the Keras tutorial, drew noise at a 4-minute budget with D at 2e-5 (FID about that of its
+    untrained G, every sample in one class: 1394 after 200 steps at batch 32). At batch 32 to
+    keep CI short; benchmarks/short_budget.py runs every preset at its own batch for 240 s."""
+    from gankit.metrics.evaluate import evaluate_path
+
+    fid = {}
+    for steps in (0, 200):
+        run = tmp_path / f"dcgan-{steps}"
+        assert main(["train", "dcgan", "--run-dir", str(run), "--steps", str(steps), "--no-progress",
+                     "--data-dir", str(data_dir), "--set", "train.batch_size=32",
+                     "--set", "train.checkpoint_every=100000", "--set", "train.threads=1"]) == 0
+        scores = evaluate_path(run, n=1000, data_dir=data_dir)
+        fid[steps] = scores["fid"]
+    assert fid[200] < 0.5 * fid[0], fid
+    assert scores["class_coverage"] >= 0.8, scores["class_coverage"]
