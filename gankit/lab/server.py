@@ -61,6 +61,8 @@ class Lab:
                 time.sleep(0.02)
                 continue
             with self.lock:
+                if not self.playing:  # paused (or reset after a pause) while this thread waited for the lock
+                    continue
                 t0 = time.perf_counter()
                 done = self.session.advance(self._chunk)
                 dt = time.perf_counter() - t0
