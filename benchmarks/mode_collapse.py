@@ -39,16 +39,17 @@ GANKIT = [sys.executable, "-m", "gankit"]
 # The papers' networks each variant starts from, and gankit's own best setup ("best": the preset
 # named after the dataset, alone).
 PAPER_PRESET = {"ring8": "gan2d", "grid25": "gan2d", "stacked-mnist": "stacked-dcgan"}
-# variant -> overrides on top of the paper's preset
+# variant -> overrides on top of the base preset (the paper's, or --preset). Each method runs
+# alone: every variant sets its packing, so a base that packs (ring8, grid25) is unpacked first.
 VARIANTS = {
-    "vanilla": [],
+    "vanilla": ["model.pack=1"],
     "pack2": ["model.pack=2"],
-    "pack3": ["model.pack=3"],
+    "pack3": ["model.pack=3", "train.batch_size=99"],  # packs must divide the batch of 100
     "pack4": ["model.pack=4"],
-    "unrolled5": ["train.unroll_steps=5"],
-    "minibatch-discrimination": ["tricks.minibatch_discrimination=[50,5]"],
-    "minibatch-stddev": ["tricks.minibatch_stddev=true"],
-    "mode-seeking": ["tricks.mode_seeking=1.0"],
+    "unrolled5": ["model.pack=1", "train.unroll_steps=5"],
+    "minibatch-discrimination": ["model.pack=1", "tricks.minibatch_discrimination=[50,5]"],
+    "minibatch-stddev": ["model.pack=1", "tricks.minibatch_stddev=true"],
+    "mode-seeking": ["model.pack=1", "tricks.mode_seeking=1.0"],
 }
 # The published rows (PacGAN, Tables 1-3; 10 trials, standard error), for the table's left side.
 PUBLISHED = {

@@ -378,3 +378,22 @@ def test_the_health_monitor_warns_when_ring_modes_are_lost_and_not_before():
     G.modes = [0, 4]  # opposite modes: the spread stays ring-like, only the modes say it collapsed
     warnings = monitor.update({"step": 6, **monitor.sample_stats()})
     assert any("cover only 25% of the classes" in w for w in warnings)
+
+
+def test_every_benchmark_variant_is_one_method_alone_on_every_base():
+    """benchmarks/mode_collapse.py applies each variant to the papers' networks or to gankit's
+    own presets (which pack): each must be a valid run there, and only the pack variants pack."""
+    import importlib.util
+    from pathlib import Path
+
+    path = Path(__file__).resolve().parents[1] / "benchmarks" / "mode_collapse.py"
+    spec = importlib.util.spec_from_file_location("mode_collapse_bench", path)
+    bench = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(bench)
+    for dataset, paper in bench.PAPER_PRESET.items():
+        for base in (paper, dataset):
+            for variant, overrides in bench.VARIANTS.items():
+                cfg = C.load_preset(base, [f"data.dataset={dataset}", *overrides])
+                C.validate(cfg)
+                expected = int(variant[4:]) if variant.startswith("pack") else 1
+                assert cfg.model.pack == expected, (base, variant)
