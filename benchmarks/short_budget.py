@@ -4,7 +4,8 @@
 
 Each preset runs as a user's first run does, ``gankit train PRESET --time-budget B`` with an
 empty torch compile cache, but on one core of its own (two presets at a time on a 2-core
-machine: a smaller machine than the user's). Its samples are then scored with
+machine: a smaller machine than the user's); ``--threads 2 --jobs 1`` gives each run the
+whole 2-core machine instead. Its samples are then scored with
 ``gankit eval RUN --n N`` (the EMA generator where the preset keeps one, as ``gankit
 sample`` and the report use), and so is the same preset after ``--steps 0``: its untrained
 generator, which draws a flat grey or noise. A preset passes when its FID is at most
@@ -42,10 +43,12 @@ def verdict(row: dict, ratio: float) -> bool:
 
 def score_preset(preset: str, core, args) -> dict:
     data = ["--dataset", args.dataset, "--seed", str(args.seed)]
+    # --threads > 1: the run has the machine (unpinned), as the 2-core laptop user does
+    threads, core = (["--set", f"train.threads={args.threads}"], None) if args.threads > 1 else ([], core)
     with tempfile.TemporaryDirectory() as cache:  # a cold compile cache: a user's first run
-        trained = train_and_score(preset, [preset, *data, "--time-budget", str(args.budget)], [], core,
+        trained = train_and_score(preset, [preset, *data, "--time-budget", str(args.budget)], threads, core,
                                   args.runs, args.n, args.data_dir, env={"TORCHINDUCTOR_CACHE_DIR": cache})
-    untrained = train_and_score(preset + "-untrained", [preset, *data, "--steps", "0"], [], core,
+    untrained = train_and_score(preset + "-untrained", [preset, *data, "--steps", "0"], threads, core,
                                 args.runs, args.n, args.data_dir)
     row = {"preset": preset, **trained, "untrained_fid": untrained.get("fid"),
            "untrained_class_coverage": untrained.get("class_coverage"),
@@ -75,12 +78,14 @@ def main(argv=None) -> int:
     ap.add_argument("--budget", type=int, default=240, help="each preset's --time-budget in seconds (the issue's 4 minutes)")
     ap.add_argument("--ratio", type=float, default=0.5, help="pass at most this share of the untrained FID")
     ap.add_argument("--seed", type=int, default=0)
+    ap.add_argument("--threads", type=int, default=1,
+                    help="threads per run; above 1 a run is not pinned to a core (use with --jobs 1)")
     add_run_arguments(ap, "runs/short-budget")
     ap.add_argument("--json")
     args = ap.parse_args(argv)
     header = {"machine": machine(), "command": command(), "dataset": args.dataset, "budget_s": args.budget,
               "n": args.n, "seed": args.seed, "ratio": args.ratio, "min_class_coverage": MIN_CLASSES,
-              "jobs": args.jobs, "threads_per_run": 1}
+              "jobs": args.jobs, "threads_per_run": args.threads}
     save, rows = json_writer(args.json, header)
     on_cores(args.presets.split(","), lambda p, core: score_preset(p, core, args), args.jobs, args.cores, save)
     print(table(rows))
