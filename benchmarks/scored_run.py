@@ -29,17 +29,18 @@ def last_log_row(run: Path) -> dict:
 
 
 def train_and_score(name: str, head: list[str], tail: list[str], core: int | None, runs: str, n: int,
-                    data_dir: str | None = None, grid: Path | None = None, env: dict | None = None) -> dict:
-    """``gankit train HEAD --run-dir RUNS/NAME --no-progress --set train.threads=1 TAIL``, pinned to
-    ``core``, then ``gankit eval RUN --n N``; ``grid``: copy the run's final.png there; ``env``:
+                    data_dir: str | None = None, grid: Path | None = None, env: dict | None = None,
+                    threads: int = 1) -> dict:
+    """``gankit train HEAD --run-dir RUNS/NAME --no-progress --set train.threads=THREADS TAIL``, pinned
+    to ``core``, then ``gankit eval RUN --n N``; ``grid``: copy the run's final.png there; ``env``:
     variables to add for the training process (e.g. a compile cache of its own)."""
     run = Path(runs) / name
     if run.exists():
         shutil.rmtree(run)
     pin = ["taskset", "-c", str(core)] if core is not None and shutil.which("taskset") else []
     data = ["--data-dir", data_dir] if data_dir else []
-    train = [*pin, *GANKIT, "train", *head, "--run-dir", str(run), "--no-progress", "--set", "train.threads=1",
-             *tail, *data]
+    train = [*pin, *GANKIT, "train", *head, "--run-dir", str(run), "--no-progress", "--set",
+             f"train.threads={threads}", *tail, *data]
     t = time.perf_counter()
     done = subprocess.run(train, capture_output=True, text=True, env={**os.environ, **(env or {})})
     wall = time.perf_counter() - t

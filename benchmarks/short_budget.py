@@ -44,12 +44,13 @@ def verdict(row: dict, ratio: float) -> bool:
 def score_preset(preset: str, core, args) -> dict:
     data = ["--dataset", args.dataset, "--seed", str(args.seed)]
     # --threads > 1: the run has the machine (unpinned), as the 2-core laptop user does
-    threads, core = (["--set", f"train.threads={args.threads}"], None) if args.threads > 1 else ([], core)
+    core = None if args.threads > 1 else core
     with tempfile.TemporaryDirectory() as cache:  # a cold compile cache: a user's first run
-        trained = train_and_score(preset, [preset, *data, "--time-budget", str(args.budget)], threads, core,
-                                  args.runs, args.n, args.data_dir, env={"TORCHINDUCTOR_CACHE_DIR": cache})
-    untrained = train_and_score(preset + "-untrained", [preset, *data, "--steps", "0"], threads, core,
-                                args.runs, args.n, args.data_dir)
+        trained = train_and_score(preset, [preset, *data, "--time-budget", str(args.budget)], [], core,
+                                  args.runs, args.n, args.data_dir, env={"TORCHINDUCTOR_CACHE_DIR": cache},
+                                  threads=args.threads)
+    untrained = train_and_score(preset + "-untrained", [preset, *data, "--steps", "0"], [], core,
+                                args.runs, args.n, args.data_dir, threads=args.threads)
     row = {"preset": preset, **trained, "untrained_fid": untrained.get("fid"),
            "untrained_class_coverage": untrained.get("class_coverage"),
            "untrained_commands": untrained.get("commands")}

@@ -94,6 +94,10 @@ def cmd_train(args) -> int:
     losses = " ".join(f"{k}={v:.3f}" for k, v in m.items() if k not in ("step", "elapsed_s"))
     print(f"done: {result.step} steps in {result.elapsed_s:.0f}s ({result.stopped_by}); {losses}; "
           f"grid {result.run_dir}/final.png, checkpoint {result.run_dir}/checkpoints/last.pt")
+    if result.stopped_by == "time_budget" and result.step < cfg.train.steps:
+        # a short budget can stop a preset long before it was meant to end: say how far it got
+        print(f"gankit: the time budget stopped it at {result.step / cfg.train.steps:.0%} of the configured "
+              f"{cfg.train.steps:,} steps; continue with: gankit train --resume {result.run_dir} --time-budget S")
     return 0
 
 

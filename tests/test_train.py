@@ -77,13 +77,24 @@ def test_sample_npz_shape_dtype_range(short_run, tmp_path):
     np.testing.assert_array_equal(np.load(again)["images"], images)
 
 
-def test_time_budget_stops_early(tmp_path, data_dir):
+def test_time_budget_stops_early(tmp_path, data_dir, capsys):
     run = tmp_path / "budget"
     assert main(["train", "vanilla", "--data-dir", str(data_dir), "--run-dir", str(run), "--steps", "10000000",
                  "--time-budget", "2", "--no-progress"]) == 0
     rows = read_metrics(run / "metrics.jsonl")
     assert 0 < rows[-1]["step"] < 10000000 and rows[-1]["elapsed_s"] < 10
     assert load_checkpoint(run / "checkpoints" / "last.pt")["step"] == rows[-1]["step"]
+    # the user is told how far the preset got and how to go on
+    said = capsys.readouterr().out
+    assert "at 0% of the configured 10,000,000 steps" in said and f"gankit train --resume {run}" in said
+
+
+def test_a_run_that_ends_within_its_time_budget_says_nothing_of_it(tmp_path, data_dir, capsys):
+    run = tmp_path / "quick"
+    assert main(["train", "vanilla", "--data-dir", str(data_dir), "--run-dir", str(run), "--steps", "20",
+                 "--time-budget", "600", "--no-progress"]) == 0
+    said = capsys.readouterr().out
+    assert "done: 20 steps" in said and "time budget stopped" not in said
 
 
 def test_symmetric_range_uses_tanh_and_exports_uint8(tmp_path, data_dir):
