@@ -87,6 +87,9 @@ def test_time_budget_stops_early(tmp_path, data_dir, capsys):
     # the user is told how far the preset got and how to go on
     said = capsys.readouterr().out
     assert "at 0% of the configured 10,000,000 steps" in said and f"gankit train --resume {run}" in said
+    # ... and that command does go on from where it stopped
+    assert main(["train", "--resume", str(run), "--time-budget", "2", "--no-progress"]) == 0
+    assert read_metrics(run / "metrics.jsonl")[-1]["step"] > rows[-1]["step"]
 
 
 def test_a_run_that_ends_within_its_time_budget_says_nothing_of_it(tmp_path, data_dir, capsys):
