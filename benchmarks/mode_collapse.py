@@ -1,7 +1,7 @@
 """The mode-collapse table: variants x seeds on ring8, grid25 or stacked-mnist, scored as the
 PacGAN paper scores them, beside its published rows (docs/mode-collapse.md).
 
-    python benchmarks/mode_collapse.py --dataset ring8 --seeds 10 --json docs/mode_collapse_ring8.json
+    python benchmarks/mode_collapse.py --dataset ring8 --variants best --seeds 10 --json docs/mode_collapse_ring8.json
     python benchmarks/mode_collapse.py --dataset ring8 --variants vanilla,pack2 --seeds 3 --steps 2000
 
 Each (variant, seed) is ``gankit train PRESET --dataset D --seed k`` with the variant's
