@@ -16,6 +16,7 @@ from gankit import distributed
 from gankit.config import Config
 from gankit.errors import ConfigError
 from gankit.data.batches import BatchSampler
+from gankit.fast import dftconv
 from gankit.fast.compiled import CompiledUpdate, why_eager
 from gankit.fast.tuning import amp_context, resolve_precision, run_threads, to_channels_last
 from gankit.gan import GAN
@@ -197,6 +198,11 @@ def build_step(cfg: Config, gan: GAN, data, device: torch.device, eager: bool = 
     if reason is None:
         if device.type == "cpu":  # on CUDA, channels_last broke inductor's stride checks in the G update
             to_channels_last(gan.G, gan.D)
+            if precision == "fp32":  # small maps' convolutions through the DFT: less arithmetic (gankit/fast/dftconv.py)
+                switched = dftconv.adopt(gan.G, gan.D, cfg.model.z_dim, device, gan.latents.num_classes)
+                if switched and "dft" not in _logged:
+                    _logged.add("dft")
+                    log.info("convolutions through the DFT (less arithmetic on small maps): %s", ", ".join(switched))
         return Step(cfg, gan, batches, CompiledUpdate(amp, device), mode="compiled", precision=precision,
                     threads=threads)
     if cfg.train.compile and not eager and reason not in _logged:
