@@ -140,6 +140,9 @@ class TrainConfig:
     # under --time-budget on CPU: train eagerly while a child process builds the compiled step, then switch
     # (gankit/fast/ahead.py); the switch comes when the child is done, so such a run is not bit-reproducible
     compile_ahead: bool = True
+    # on the compiled fp32 CPU path, stride-1 convolutions on small maps go through the DFT where that needs at
+    # most half the arithmetic (gankit/fast/dftconv.py: the Keras DCGAN's first ConvT); false = torch's convs only
+    dft_conv: bool = True
     precision: str = "auto"  # 'fp32', 'bf16' (autocast) or 'auto' = bf16 on CUDA and on CPUs with AMX
     threads: int = 0  # CPU threads; 0 = auto (1 for small models, all cores for large ones)
     unroll_steps: int = 0  # unrolled GAN: G's loss looks through this many differentiable D updates; 0 = off

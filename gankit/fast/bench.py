@@ -50,6 +50,7 @@ class Row:
     precision: str
     threads: int
     path: str  # 'compiled' or 'eager (reason)'
+    dft_layers: list  # layers the step computes through the DFT (gankit/fast/dftconv.py)
     cpu_ms_per_step: dict  # median CPU time per step of each contender (gankit, ref, ref_same)
     rounds: list = field(default_factory=list)
 
@@ -176,7 +177,7 @@ def run_case(name, device, images, rounds=7, chunk_s=0.5, default_threads=None, 
     flops, ref_flops = count_flops(step, loop)
     name = label or name
     log(f"[{name}] gankit: preset {cfg.preset} ({cfg.model.name}); {step.mode} step, precision {step.precision}, "
-        f"{threads} thread(s)")
+        f"{threads} thread(s)" + (f"; through the DFT: {', '.join(step.dft_layers)}" if step.dft_layers else ""))
 
     ours = lambda: step(0)  # noqa: E731
     before = set_threads(threads)
@@ -223,7 +224,7 @@ def run_case(name, device, images, rounds=7, chunk_s=0.5, default_threads=None, 
     return Row(name, batch, med["gankit"], med["ref"], ratio, med["ref_same"], ratio_same,
                flops / 1e9, ref_flops / 1e9, flops * med["gankit"] / 1e9, flops * med["gankit"] / peak,
                ref_flops * med["ref"] / peak32, compile_s, mem["gankit"] if cuda else None,
-               mem["ref"] if cuda else None, step.precision, threads, path,
+               mem["ref"] if cuda else None, step.precision, threads, path, list(step.dft_layers),
                {k: statistics.median(v) for k, v in cpu.items()},
                rounds=[{k: round(v[i], 2) for k, v in res.items()} for i in range(rounds)])
 
@@ -255,6 +256,9 @@ def run(device="auto", cases=tuple(CASES), rounds=7, chunk_s=0.5, data_dir=None,
         if rows[-1].precision != "fp32":  # the compile gain apart from the bf16 gain: fp32 against fp32
             rows.append(run_case(c, device, images, rounds, chunk_s, default_threads,
                                  [*overrides, "train.precision=fp32"], log, label=f"{c} fp32"))
+        if rows[-1].dft_layers:  # the DFT's gain apart from the compile gain: torch's convolutions, compiled
+            rows.append(run_case(c, device, images, rounds, chunk_s, default_threads,
+                                 [*overrides, "train.dft_conv=false"], log, label=f"{c} direct conv"))
     out = {"device": machine(device), "device_type": device.type, "default_threads": default_threads,
            "data": data, "load_avg": os.getloadavg() if hasattr(os, "getloadavg") else None,
            "rows": [asdict(r) for r in rows],
@@ -291,4 +295,6 @@ def table(result: dict) -> str:
     for r in result["rows"]:
         if r["path"] != "compiled":
             lines.append(f"{r['case']}: {r['path']}")
+        if r.get("dft_layers"):
+            lines.append(f"{r['case']}: through the DFT (gankit/fast/dftconv.py): {', '.join(r['dft_layers'])}")
     return "\n".join(lines)
