@@ -38,8 +38,13 @@ def machine(device="cpu") -> str:
     model = platform.processor() or "cpu"
     try:
         with open("/proc/cpuinfo") as f:
-            model = next(line.split(":", 1)[1].strip() for line in f if line.startswith("model name"))
-    except (OSError, StopIteration):
+            info = dict(line.split(":", 1) for line in f.read().split("\n\n")[0].splitlines() if ":" in line)
+        info = {k.strip(): v.strip() for k, v in info.items()}
+        model = info.get("model name", model)
+        if not any(ch.isdigit() for ch in model) and "cpu family" in info:
+            # a VM's bare 'AMD EPYC' says nothing of its generation; CPUID's family and model do (23/1: Zen 1)
+            model += f" family {info['cpu family']} model {info.get('model', '?')}"
+    except OSError:
         pass
     cores = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count()
     return f"{model} ({cpu_features()}), {cores} cores (torch {torch.__version__})"

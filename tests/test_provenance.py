@@ -25,3 +25,17 @@ def test_the_machine_line_says_when_the_instruction_set_was_capped(monkeypatch):
     assert "capped" not in plain and plain.endswith(")") and " cores (torch " in plain
     monkeypatch.setenv("MKL_ENABLE_INSTRUCTIONS", "AVX2")
     assert "capped by MKL_ENABLE_INSTRUCTIONS=AVX2" in provenance.machine()
+
+
+def test_a_bare_cpu_name_gets_cpuids_family_and_model(monkeypatch, tmp_path):
+    import builtins
+
+    cpuinfo = tmp_path / "cpuinfo"
+    cpuinfo.write_text("vendor_id\t: AuthenticAMD\ncpu family\t: 23\nmodel\t\t: 1\nmodel name\t: AMD EPYC\n\n"
+                       "processor\t: 1\nmodel name\t: AMD EPYC\n")
+    real_open = builtins.open
+    monkeypatch.setattr(builtins, "open", lambda path, *a, **k: real_open(cpuinfo if path == "/proc/cpuinfo" else path,
+                                                                          *a, **k))
+    assert provenance.machine().startswith("AMD EPYC family 23 model 1 (")
+    cpuinfo.write_text("cpu family\t: 6\nmodel\t\t: 143\nmodel name\t: Intel(R) Xeon(R) Platinum 8480C\n")
+    assert provenance.machine().startswith("Intel(R) Xeon(R) Platinum 8480C (")  # a full name stays as it is
