@@ -1,6 +1,8 @@
 """The fast path: each update compiled (``compiled.py``), Adam as a traceable function
 (``adam.py``), the machine-dependent choices that go with it (``tuning.py``: precision,
-threads, memory format) and ``gankit bench`` (``bench.py``, against ``reference.py``).
+threads, memory format), stride-1 convolutions on small maps through the DFT
+(``dftconv.py``: less arithmetic where fp32 convolutions already run at the CPU's peak)
+and ``gankit bench`` (``bench.py``, against ``reference.py``).
 
 ``gankit.step.build_step`` decides whether a run takes it. Not captured (eager, logged):
 ``train.compile=false``; devices other than cpu/cuda; optimisers other than
