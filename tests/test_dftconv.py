@@ -74,6 +74,9 @@ def test_only_layers_where_the_dft_saves_half_the_arithmetic_switch():
     assert not dftconv.pays(nn.ConvTranspose2d(256, 128, 5, 2, 2, output_padding=1), 7, 7)  # strided
     assert not dftconv.pays(nn.Conv2d(256, 256, 5, 1, 2, groups=2), 7, 7)
     assert not dftconv.pays(nn.Conv2d(256, 128, 5, 1, 2, padding_mode="reflect"), 7, 7)
+    assert not dftconv.pays(nn.ConvTranspose2d(256, 128, 3, 1, 3), 7, 7)  # crops more than a kernel: no conv2d twin
+    # a reparametrised weight (spectral norm) is computed in its own forward: that layer stays torch's
+    assert not dftconv.pays(nn.utils.parametrizations.spectral_norm(nn.Conv2d(256, 128, 5, 1, 2)), 7, 7)
 
 
 def _keras(*overrides) -> C.Config:

@@ -68,20 +68,29 @@ def amp_context(precision: str, device: torch.device):
     return contextlib.nullcontext
 
 
-def forward_flops_per_sample(G: nn.Module, D: nn.Module, z_dim: int, device, num_classes: int = 0) -> float:
-    """FLOPs of one G and one D forward for a single sample (counted, not estimated)."""
-    from torch.utils.flop_counter import FlopCounterMode
-
+def dry_forward(G: nn.Module, D: nn.Module, z_dim: int, device, num_classes: int = 0) -> int:
+    """One G and one D forward on zero latents, in eval mode without gradients (BatchNorm's
+    running statistics and the dropout stay untouched); returns the number of samples.
+    What the run-time choices (threads, the DFT path) look at the networks through."""
     n = 2 * getattr(D, "pack", 1)  # a packing D (PacGAN) takes whole packs of samples
     z = torch.zeros(n, z_dim, device=device)
     y = torch.zeros(n, dtype=torch.long, device=device) if num_classes else None
     was = G.training, D.training
     G.eval(), D.eval()
     try:
-        with torch.no_grad(), FlopCounterMode(display=False) as counter:
+        with torch.no_grad():
             D(G(z, y), y)
     finally:
         G.train(was[0]), D.train(was[1])
+    return n
+
+
+def forward_flops_per_sample(G: nn.Module, D: nn.Module, z_dim: int, device, num_classes: int = 0) -> float:
+    """FLOPs of one G and one D forward for a single sample (counted, not estimated)."""
+    from torch.utils.flop_counter import FlopCounterMode
+
+    with FlopCounterMode(display=False) as counter:
+        n = dry_forward(G, D, z_dim, device, num_classes)
     return counter.get_total_flops() / n
 
 
