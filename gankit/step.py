@@ -37,12 +37,12 @@ class Step:
     """
 
     def __init__(self, cfg: Config, gan: GAN, batches: BatchSampler, update, G=None, D=None, *,
-                 mode: str = "eager", precision: str = "fp32", threads: int = 0):
+                 mode: str = "eager", precision: str = "fp32", threads: int = 0, dft_layers: list[str] | tuple = ()):
         self.cfg, self.gan, self.batches, self.update = cfg, gan, batches, update
         self.G = G if G is not None else gan.G
         self.D = D if D is not None else gan.D
         self.mode, self.precision, self.threads = mode, precision, threads
-        self.dft_layers: list[str] = []  # layers computed through the DFT (build_step; gankit/fast/dftconv.py)
+        self.dft_layers = list(dft_layers)  # layers computed through the DFT (build_step; gankit/fast/dftconv.py)
         self.gen = batches.gen  # one stream for data, latents and the tricks' draws
         self.objective, self.latents = gan.objective, gan.latents
         self.tricks = Tricks(cfg, gan.objective, self.gen)
@@ -196,16 +196,14 @@ def build_step(cfg: Config, gan: GAN, data, device: torch.device, eager: bool = 
                     threads=cfg.train.threads or torch.get_num_threads())
     threads = run_threads(cfg, gan.G, gan.D, device, gan.latents.num_classes)
     reason = "the seed batch runs the updates" if eager else why_eager(cfg, device, gan.opt_g, gan.opt_d)
-    dft_layers = []
     if reason is None:
+        dft_layers = []
         if device.type == "cpu":  # on CUDA, channels_last broke inductor's stride checks in the G update
             to_channels_last(gan.G, gan.D)
             if precision == "fp32" and cfg.train.dft_conv:  # less arithmetic on small maps (gankit/fast/dftconv.py)
                 dft_layers = dftconv.adopt(gan.G, gan.D, cfg.model.z_dim, device, gan.latents.num_classes)
-        step = Step(cfg, gan, batches, CompiledUpdate(amp, device), mode="compiled", precision=precision,
-                    threads=threads)
-        step.dft_layers = dft_layers
-        return step
+        return Step(cfg, gan, batches, CompiledUpdate(amp, device), mode="compiled", precision=precision,
+                    threads=threads, dft_layers=dft_layers)
     if cfg.train.compile and not eager and reason not in _logged:
         _logged.add(reason)
         log.warning("fast path off: %s; using the eager step", reason)
