@@ -19,11 +19,7 @@ SHAPES = [(7, 7, 5, 5, (2, 2)), (7, 6, 5, 3, (2, 1)), (6, 6, 4, 4, (1, 1)), (5, 
 def _switched(layer: nn.Module, H: int, W: int) -> nn.Module:
     """``layer`` on the DFT path whatever ``pays`` says (the maths is what is under test)."""
     layer = copy.deepcopy(layer)
-    _, _, kh, kw, ph, pw = dftconv._as_conv(layer)
-    transposed = isinstance(layer, nn.ConvTranspose2d)
-    layer.__class__ = dftconv.DFTConvTranspose2d if transposed else dftconv.DFTConv2d
-    layer.dft_hw, layer.dft_padding = (H, W), (ph, pw)
-    layer.dft_mats = dftconv.plan(H, W, kh, kw, ph, pw, transposed, layer.weight.dtype)
+    dftconv.switch(layer, H, W)
     return layer
 
 

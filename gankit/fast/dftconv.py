@@ -7,7 +7,7 @@ them, so the matmul that mixes the channels does about a quarter of the arithmet
 map's and the kernel's transforms and the inverse are small dense matrices built once per
 shape (``plan``), so the whole layer is ``x @ T_in``, a batched channel matmul, ``@ T_out``:
 real fp32 matmuls that inductor compiles like any other, with gradients from autograd.
-The result equals ``F.conv2d`` within fp32 rounding (about 3e-6 of its largest value).
+The result equals ``F.conv2d`` within fp32 rounding (about 1e-6 of its largest value).
 
 On CPUs without bf16 units a convolution runs at the fp32 matmul peak whatever the loop
 (docs/performance.md), so less arithmetic is the only way to a faster step there. ``adopt``
@@ -193,12 +193,16 @@ def adopt(G: nn.Module, D: nn.Module, z_dim: int, device, num_classes: int = 0) 
     names = {m: f"{tag}.{name}" for tag, net in (("G", G), ("D", D)) for name, m in net.named_modules()}
     switched = []
     for layer, (H, W) in sizes.items():
-        if not pays(layer, H, W):
-            continue
-        _, _, kh, kw, ph, pw = _as_conv(layer)
-        transposed = isinstance(layer, nn.ConvTranspose2d)
-        layer.__class__ = DFTConvTranspose2d if transposed else DFTConv2d
-        layer.dft_hw, layer.dft_padding = (H, W), (ph, pw)
-        layer.dft_mats = plan(H, W, kh, kw, ph, pw, transposed, layer.weight.dtype, layer.weight.device)
-        switched.append(names[layer])
+        if pays(layer, H, W):
+            switch(layer, H, W)
+            switched.append(names[layer])
     return switched
+
+
+def switch(layer: nn.Module, H: int, W: int) -> None:
+    """Put ``layer`` (one ``_as_conv`` accepts) on the DFT path for ``H x W`` inputs, in place."""
+    _, _, kh, kw, ph, pw = _as_conv(layer)
+    transposed = isinstance(layer, nn.ConvTranspose2d)
+    layer.__class__ = DFTConvTranspose2d if transposed else DFTConv2d
+    layer.dft_hw, layer.dft_padding = (H, W), (ph, pw)
+    layer.dft_mats = plan(H, W, kh, kw, ph, pw, transposed, layer.weight.dtype, layer.weight.device)
