@@ -37,7 +37,9 @@ class DataConfig:
 class ModelConfig:
     name: str = "mlp"  # a registered model family (gankit list)
     z_dim: int = 100  # latent size
-    z_dist: str = "uniform"  # 'uniform' = U(-1,1) as the first tutorial, or 'normal' = N(0,1)
+    z_dist: str = "uniform"  # 'uniform' = U(-1,1) as the first tutorial, 'normal' = N(0,1), or 'mixture' (below)
+    z_components: int = 100  # 'mixture': how many fixed N(0, I) centres z is drawn around (docs/mode-collapse.md)
+    z_component_std: float = 0.1  # 'mixture': the std of z around its centre
     g_hidden: list[int] = field(default_factory=lambda: [128])  # MLP generator hidden widths
     d_hidden: list[int] = field(default_factory=lambda: [128])  # MLP discriminator hidden widths
     init: str = "xavier_normal"  # weight init: 'xavier_normal', 'xavier_uniform' (Keras' default), 'xavier_tutorial', 'normal_002' (DCGAN) or 'default'
@@ -387,7 +389,9 @@ RULES: list[tuple[str, Any, str]] = [
     ("data.image_size", lambda v: 4 <= v <= 1024, "between 4 and 1024"),
     ("data.channels", lambda v: v in (1, 3), "1 or 3"),
     ("model.z_dim", lambda v: v >= 1, "at least 1"),
-    ("model.z_dist", lambda v: v in ("uniform", "normal"), "'uniform' or 'normal'"),
+    ("model.z_dist", lambda v: v in ("uniform", "normal", "mixture"), "'uniform', 'normal' or 'mixture'"),
+    ("model.z_components", lambda v: v >= 1, "at least 1"),
+    ("model.z_component_std", lambda v: 0 < v < math.inf, "positive and finite"),
     ("model.g_hidden", lambda v: all(w >= 1 for w in v), "positive widths"),
     ("model.d_hidden", lambda v: all(w >= 1 for w in v), "positive widths"),
     ("model.init", lambda v: v in INITS, " or ".join(repr(i) for i in INITS)),

@@ -13,7 +13,7 @@ import torch
 from PIL import Image
 
 from gankit.images import grid, to_uint8
-from gankit.latents import Latents, sample_z
+from gankit.latents import Latents
 from gankit.runs import load_generator
 
 MAX_SEED = 2**31 - 1
@@ -36,7 +36,7 @@ class Explorer:
         self.z_dim = self.cfg.model.z_dim
         self.shape = tuple(int(s) for s in state["data_shape"])
         # Typical size of one latent coordinate: sliders move in these units.
-        self.z_std = 1.0 if self.cfg.model.z_dist == "normal" else 1 / math.sqrt(3)
+        self.z_std = 1 / math.sqrt(3) if self.cfg.model.z_dist == "uniform" else 1.0
         self._lock = threading.Lock()  # one forward at a time: small models, predictable memory
         self.directions, self.explained = self._fit_directions(n_directions, n_fit)
 
@@ -78,7 +78,7 @@ class Explorer:
             raise ValueError(f"seed must be in 0..{MAX_SEED}")
         if len(alphas) > len(self.directions):
             raise ValueError(f"at most {len(self.directions)} direction values")
-        z = sample_z(1, self.z_dim, self.cfg.model.z_dist, torch.Generator().manual_seed(seed))[0]
+        z = Latents.of(self.cfg).z(1, torch.Generator().manual_seed(seed))[0]
         for a, d in zip(alphas, self.directions):
             if not math.isfinite(a):
                 raise ValueError("direction values must be finite numbers")

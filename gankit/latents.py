@@ -6,36 +6,66 @@ seed gives the same z everywhere.
 """
 from __future__ import annotations
 
+from functools import lru_cache
+
 import torch
 
+DISTS = ("uniform", "normal", "mixture")
+# The mixture's centres are part of the model, not of a run: one fixed draw, the same for
+# every seed and machine, so a checkpoint's G always meets the centres it was trained on.
+MIXTURE_SEED = 2017
 
-def sample_z(n: int, z_dim: int, dist: str, generator: torch.Generator | None = None, device="cpu") -> torch.Tensor:
-    """Latent noise: U(-1,1) ('uniform', the first tutorial's) or N(0,1) ('normal')."""
+
+@lru_cache(maxsize=8)
+def mixture_centres(components: int, z_dim: int) -> torch.Tensor:
+    """The ``components`` x ``z_dim`` centres of the 'mixture' latent, drawn once from N(0, I)."""
+    return torch.randn(components, z_dim, generator=torch.Generator().manual_seed(MIXTURE_SEED))
+
+
+def sample_z(n: int, z_dim: int, dist: str, generator: torch.Generator | None = None, device="cpu",
+             components: int = 100, component_std: float = 0.1) -> torch.Tensor:
+    """Latent noise: U(-1,1) ('uniform', the first tutorial's), N(0,1) ('normal'), or
+    'mixture': a centre drawn uniformly from ``components`` fixed N(0, I) points plus
+    N(0, component_std²) noise. The mixture leaves empty latent space between its clusters,
+    so a continuous G can jump between disconnected modes there instead of drawing bridges
+    of samples across the gaps (DeLiGAN, Gurumurthy et al. 2017, with fixed rather than
+    learned centres)."""
     if dist == "normal":
         return torch.randn(n, z_dim, generator=generator, device=device)
+    if dist == "mixture":
+        pick = torch.randint(components, (n,), generator=generator, device=device)
+        noise = torch.randn(n, z_dim, generator=generator, device=device)
+        return mixture_centres(components, z_dim).to(device)[pick] + component_std * noise
     return torch.rand(n, z_dim, generator=generator, device=device).mul_(2).sub_(1)
 
 
 class Latents:
     """z of ``z_dim`` from ``dist``, and a uniform class label when ``num_classes`` > 0."""
 
-    def __init__(self, z_dim: int, dist: str, num_classes: int = 0):
+    def __init__(self, z_dim: int, dist: str, num_classes: int = 0, components: int = 100,
+                 component_std: float = 0.1):
         self.z_dim, self.dist, self.num_classes = z_dim, dist, num_classes
+        self.components, self.component_std = components, component_std
 
     @classmethod
     def of(cls, cfg, num_classes: int = 0) -> "Latents":
-        return cls(cfg.model.z_dim, cfg.model.z_dist, num_classes)
+        m = cfg.model
+        return cls(m.z_dim, m.z_dist, num_classes, m.z_components, m.z_component_std)
+
+    def z(self, n: int, gen: torch.Generator | None = None, device="cpu") -> torch.Tensor:
+        """``n`` latents alone (no labels)."""
+        return sample_z(n, self.z_dim, self.dist, gen, device, self.components, self.component_std)
 
     def draw(self, n: int, gen: torch.Generator | None = None, device=None):
         """(z, y) from ``gen`` (z first, then y), on ``device`` (default: the generator's)."""
         device = device if device is not None else (gen.device if gen is not None else "cpu")
-        z = sample_z(n, self.z_dim, self.dist, gen, device)
+        z = self.z(n, gen, device)
         y = torch.randint(self.num_classes, (n,), generator=gen, device=device) if self.num_classes else None
         return z, y
 
     def fixed(self, n: int, seed: int, device="cpu"):
         """The same (z, y) for a given seed on every machine: z from its own CPU generator,
         labels cycling 0, 1, ..., k-1 so a grid shows every class in order."""
-        z = sample_z(n, self.z_dim, self.dist, torch.Generator(device="cpu").manual_seed(seed)).to(device)
+        z = self.z(n, torch.Generator(device="cpu").manual_seed(seed)).to(device)
         y = (torch.arange(n) % self.num_classes).to(device) if self.num_classes else None
         return z, y

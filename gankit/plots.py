@@ -120,17 +120,18 @@ def interpolation(run_dir, rows: int = 8, steps: int = 10, seed: int = 0, checkp
     """``interpolation.png``: each row walks from one latent point to another.
 
     Uniform latents are interpolated linearly (the path stays inside the cube they were
-    drawn from); Gaussian ones spherically. Conditional models keep one class per row.
+    drawn from); Gaussian ones, and the mixture's (its centres are Gaussian), spherically.
+    Conditional models keep one class per row.
     """
     from gankit.images import save_grid, to_uint8
-    from gankit.latents import sample_z
+    from gankit.latents import Latents
     from gankit.runs import load_generator
 
     G, cfg, _ = load_generator(run_dir, checkpoint=checkpoint)
     gen = torch.Generator().manual_seed(seed)
-    a, b = (sample_z(rows, cfg.model.z_dim, cfg.model.z_dist, gen) for _ in range(2))
+    a, b = (Latents.of(cfg).z(rows, gen) for _ in range(2))
     t = torch.linspace(0, 1, steps)[None, :, None]
-    if cfg.model.z_dist == "normal":
+    if cfg.model.z_dist != "uniform":
         z = slerp(a[:, None].expand(-1, steps, -1), b[:, None].expand(-1, steps, -1), t)
     else:
         z = (1 - t) * a[:, None] + t * b[:, None]
