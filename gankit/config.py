@@ -39,7 +39,7 @@ class ModelConfig:
     z_dim: int = 100  # latent size
     z_dist: str = "uniform"  # 'uniform' = U(-1,1) as the first tutorial, 'normal' = N(0,1), or 'mixture' (below)
     z_components: int = 100  # 'mixture': how many fixed N(0, I) centres z is drawn around (docs/mode-collapse.md)
-    z_component_std: float = 0.1  # 'mixture': the std of z around its centre
+    z_component_std: float = 0.02  # 'mixture': the std of z around its centre
     g_hidden: list[int] = field(default_factory=lambda: [128])  # MLP generator hidden widths
     d_hidden: list[int] = field(default_factory=lambda: [128])  # MLP discriminator hidden widths
     init: str = "xavier_normal"  # weight init: 'xavier_normal', 'xavier_uniform' (Keras' default), 'xavier_tutorial', 'normal_002' (DCGAN) or 'default'

@@ -23,7 +23,7 @@ def mixture_centres(components: int, z_dim: int) -> torch.Tensor:
 
 
 def sample_z(n: int, z_dim: int, dist: str, generator: torch.Generator | None = None, device="cpu",
-             components: int = 100, component_std: float = 0.1) -> torch.Tensor:
+             components: int = 100, component_std: float = 0.02) -> torch.Tensor:
     """Latent noise: U(-1,1) ('uniform', the first tutorial's), N(0,1) ('normal'), or
     'mixture': a centre drawn uniformly from ``components`` fixed N(0, I) points plus
     N(0, component_std²) noise. The mixture leaves empty latent space between its clusters,
@@ -43,7 +43,7 @@ class Latents:
     """z of ``z_dim`` from ``dist``, and a uniform class label when ``num_classes`` > 0."""
 
     def __init__(self, z_dim: int, dist: str, num_classes: int = 0, components: int = 100,
-                 component_std: float = 0.1):
+                 component_std: float = 0.02):
         self.z_dim, self.dist, self.num_classes = z_dim, dist, num_classes
         self.components, self.component_std = components, component_std
 
