@@ -10,7 +10,6 @@ from functools import lru_cache
 
 import torch
 
-DISTS = ("uniform", "normal", "mixture")
 # The mixture's centres are part of the model, not of a run: one fixed draw, the same for
 # every seed and machine, so a checkpoint's G always meets the centres it was trained on.
 MIXTURE_SEED = 2017

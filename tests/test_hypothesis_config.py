@@ -76,7 +76,8 @@ def test_any_override_string_is_applied_or_rejected_cleanly(key, text):
     "train.on_divergence": st.sampled_from(["rollback", "stop"]),
     "train.rollback_lr_factor": st.floats(0.01, 0.99), "optim.g_lr": st.floats(1e-8, 10.0),
     "model.g_hidden": st.lists(st.integers(1, 2048), min_size=1, max_size=4), "data.strict": st.booleans(),
-    "model.z_dist": st.sampled_from(["uniform", "normal"]), "train.seed": st.integers(0, 2**32 - 1),
+    "model.z_dist": st.sampled_from(["uniform", "normal", "mixture"]), "train.seed": st.integers(0, 2**32 - 1),
+    "model.z_components": st.integers(1, 10_000), "model.z_component_std": st.floats(1e-6, 10.0),
 }))
 def test_valid_values_survive_save_and_load(tmp_path_factory, values):
     cfg = C.load_preset("vanilla", [f"{k}={yaml.safe_dump(v, default_flow_style=True).strip()}"
