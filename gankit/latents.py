@@ -10,6 +10,8 @@ from functools import lru_cache
 
 import torch
 
+from gankit.config import ModelConfig
+
 # The mixture's centres are part of the model, not of a run: one fixed draw, the same for
 # every seed and machine, so a checkpoint's G always meets the centres it was trained on.
 MIXTURE_SEED = 2017
@@ -22,7 +24,8 @@ def mixture_centres(components: int, z_dim: int) -> torch.Tensor:
 
 
 def sample_z(n: int, z_dim: int, dist: str, generator: torch.Generator | None = None, device="cpu",
-             components: int = 100, component_std: float = 0.02) -> torch.Tensor:
+             components: int = ModelConfig.z_components,
+             component_std: float = ModelConfig.z_component_std) -> torch.Tensor:
     """Latent noise: U(-1,1) ('uniform', the first tutorial's), N(0,1) ('normal'), or
     'mixture': a centre drawn uniformly from ``components`` fixed N(0, I) points plus
     N(0, component_std²) noise. The mixture leaves empty latent space between its clusters,
@@ -41,8 +44,8 @@ def sample_z(n: int, z_dim: int, dist: str, generator: torch.Generator | None = 
 class Latents:
     """z of ``z_dim`` from ``dist``, and a uniform class label when ``num_classes`` > 0."""
 
-    def __init__(self, z_dim: int, dist: str, num_classes: int = 0, components: int = 100,
-                 component_std: float = 0.02):
+    def __init__(self, z_dim: int, dist: str, num_classes: int = 0,
+                 components: int = ModelConfig.z_components, component_std: float = ModelConfig.z_component_std):
         self.z_dim, self.dist, self.num_classes = z_dim, dist, num_classes
         self.components, self.component_std = components, component_std
 
