@@ -40,6 +40,8 @@ class ModelConfig:
     z_dist: str = "uniform"  # 'uniform' = U(-1,1) as the first tutorial, 'normal' = N(0,1), or 'mixture' (below)
     z_components: int = 100  # 'mixture': how many fixed N(0, I) centres z is drawn around (docs/mode-collapse.md)
     z_component_std: float = 0.02  # 'mixture': the std of z around its centre
+    z_component_std_start: float = 0.0  # 'mixture': start the clusters this wide, narrowing to z_component_std; 0 = fixed
+    z_component_anneal_steps: int = 0  # 'mixture': iterations over which the width narrows (geometrically) to z_component_std
     g_hidden: list[int] = field(default_factory=lambda: [128])  # MLP generator hidden widths
     d_hidden: list[int] = field(default_factory=lambda: [128])  # MLP discriminator hidden widths
     init: str = "xavier_normal"  # weight init: 'xavier_normal', 'xavier_uniform' (Keras' default), 'xavier_tutorial', 'normal_002' (DCGAN) or 'default'
@@ -392,6 +394,8 @@ RULES: list[tuple[str, Any, str]] = [
     ("model.z_dist", lambda v: v in ("uniform", "normal", "mixture"), "'uniform', 'normal' or 'mixture'"),
     ("model.z_components", lambda v: v >= 1, "at least 1"),
     ("model.z_component_std", lambda v: 0 < v < math.inf, "positive and finite"),
+    ("model.z_component_std_start", lambda v: 0 <= v < math.inf, "0 (a fixed width) or positive and finite"),
+    ("model.z_component_anneal_steps", lambda v: v >= 0, "0 or more"),
     ("model.g_hidden", lambda v: all(w >= 1 for w in v), "positive widths"),
     ("model.d_hidden", lambda v: all(w >= 1 for w in v), "positive widths"),
     ("model.init", lambda v: v in INITS, " or ".join(repr(i) for i in INITS)),
@@ -510,6 +514,9 @@ def validate(cfg: Config) -> None:
     if cfg.tricks.ada_target and LOSSES.get(cfg.loss.name).boundary is None:
         raise ConfigError(f"tricks.ada_target reads sign(D(x)), and loss '{cfg.loss.name}' has no real/fake boundary "
                           f"in D's output (use a logistic, least-squares, hinge or relativistic loss)")
+    if cfg.model.z_component_std_start and not (cfg.model.z_dist == "mixture" and cfg.model.z_component_anneal_steps):
+        raise ConfigError("model.z_component_std_start anneals the 'mixture' latent's width: it needs model.z_dist=mixture "
+                          "and model.z_component_anneal_steps, the iterations to narrow over")
     if cfg.model.d_maxout and cfg.model.name != "mlp":
         raise ConfigError(f"model.d_maxout: maxout layers are an mlp discriminator's (model.name is {cfg.model.name!r})")
     if cfg.model.pack > 1:

@@ -45,23 +45,39 @@ class Latents:
     """z of ``z_dim`` from ``dist``, and a uniform class label when ``num_classes`` > 0."""
 
     def __init__(self, z_dim: int, dist: str, num_classes: int = 0,
-                 components: int = ModelConfig.z_components, component_std: float = ModelConfig.z_component_std):
+                 components: int = ModelConfig.z_components, component_std: float = ModelConfig.z_component_std,
+                 std_start: float = 0.0, anneal_steps: int = 0):
         self.z_dim, self.dist, self.num_classes = z_dim, dist, num_classes
         self.components, self.component_std = components, component_std
+        self.std_start, self.anneal_steps = std_start, anneal_steps
 
     @classmethod
     def of(cls, cfg, num_classes: int = 0) -> "Latents":
         m = cfg.model
-        return cls(m.z_dim, m.z_dist, num_classes, m.z_components, m.z_component_std)
+        return cls(m.z_dim, m.z_dist, num_classes, m.z_components, m.z_component_std,
+                   m.z_component_std_start, m.z_component_anneal_steps)
 
-    def z(self, n: int, gen: torch.Generator | None = None, device="cpu") -> torch.Tensor:
-        """``n`` latents alone (no labels)."""
-        return sample_z(n, self.z_dim, self.dist, gen, device, self.components, self.component_std)
+    def width(self, iteration: int | None = None) -> float:
+        """The mixture's cluster std at training iteration ``iteration``; the trained prior's when None.
 
-    def draw(self, n: int, gen: torch.Generator | None = None, device=None):
-        """(z, y) from ``gen`` (z first, then y), on ``device`` (default: the generator's)."""
+        With ``std_start`` set, the clusters begin that wide (overlapping: a connected latent, so
+        G first lays out every mode as one continuous map) and narrow geometrically to
+        ``component_std`` over ``anneal_steps`` iterations, each cluster settling on the mode
+        where G already sends it instead of starting anywhere and being stranded between modes.
+        """
+        if iteration is None or not self.std_start or iteration >= self.anneal_steps:
+            return self.component_std
+        return self.std_start * (self.component_std / self.std_start) ** (iteration / self.anneal_steps)
+
+    def z(self, n: int, gen: torch.Generator | None = None, device="cpu", iteration: int | None = None) -> torch.Tensor:
+        """``n`` latents alone (no labels), from the prior of training iteration ``iteration`` (None: trained)."""
+        return sample_z(n, self.z_dim, self.dist, gen, device, self.components, self.width(iteration))
+
+    def draw(self, n: int, gen: torch.Generator | None = None, device=None, iteration: int | None = None):
+        """(z, y) from ``gen`` (z first, then y), on ``device`` (default: the generator's); ``iteration``:
+        the training iteration, for a prior that anneals (``width``), None for the trained prior."""
         device = device if device is not None else (gen.device if gen is not None else "cpu")
-        z = self.z(n, gen, device)
+        z = self.z(n, gen, device, iteration)
         y = torch.randint(self.num_classes, (n,), generator=gen, device=device) if self.num_classes else None
         return z, y
 

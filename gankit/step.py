@@ -98,7 +98,7 @@ class Step:
     def d_inputs(self, real, y_real, iteration: int, augment_p: float = 1.0) -> tuple:
         """``d_loss``'s arguments for one D update on ``real``: every random number is drawn here,
         in one fixed order (what lets a seed batch, gankit/seeds.py, replay a single run)."""
-        z, y_fake = self.latents.draw(real.shape[0], self.gen)
+        z, y_fake = self.latents.draw(real.shape[0], self.gen, iteration=iteration)
         self._d_latents = z, y_fake  # train.same_z: the G update of this iteration reuses them
         draws = {**self.tricks.d_draws(real, iteration, augment_p),
                  **self.objective.d_draws(real.shape[0], self.gen, real.device)}
@@ -107,10 +107,11 @@ class Step:
     def g_inputs(self, shape: torch.Size, iteration: int, augment_p: float = 1.0) -> tuple:
         """``g_loss``'s arguments for one G update: fresh latents (and a fresh real batch when G's loss
         reads D on real data; ``train.unroll_steps`` more batches and latents for the unrolled D)."""
-        z, y = self._d_latents if self.cfg.train.same_z else self.latents.draw(shape[0], self.gen)
+        z, y = self._d_latents if self.cfg.train.same_z else self.latents.draw(shape[0], self.gen, iteration=iteration)
         real, y_real = self.batches() if self.objective.g_uses_real else (None, None)
         draws = self.tricks.g_draws(shape, self.gen.device, iteration, real=real is not None, augment_p=augment_p)
-        unroll = [(*self.batches(), *self.latents.draw(shape[0], self.gen)) for _ in range(self.cfg.train.unroll_steps)]
+        unroll = [(*self.batches(), *self.latents.draw(shape[0], self.gen, iteration=iteration))
+                  for _ in range(self.cfg.train.unroll_steps)]
         return z, self.tricks.pair_labels(y), real, y_real, draws, unroll
 
     def d_loss(self, real, y_real, z, y_fake, draws):

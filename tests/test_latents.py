@@ -53,10 +53,55 @@ def test_normal_and_uniform_keep_their_ranges():
     assert z.std().item() == pytest.approx(1.0, abs=0.03)
 
 
-@pytest.mark.parametrize("key,value", [("z_dist", "gaussian"), ("z_components", 0),
+@pytest.mark.parametrize("key,value", [("z_dist", "gaussian"), ("z_components", 0), ("z_component_std_start", -1.0),
+                                       ("z_component_anneal_steps", -1),
                                        ("z_component_std", 0.0), ("z_component_std", math.inf)])
 def test_bad_prior_settings_are_refused(key, value):
     cfg = Config()
     setattr(cfg.model, key, value)
     with pytest.raises(ConfigError, match=f"model.{key}"):
         validate(cfg)
+
+
+def test_an_annealed_mixture_narrows_geometrically_to_the_trained_width():
+    lat = Latents(16, "mixture", 0, 10, 0.02, std_start=0.5, anneal_steps=1000)
+    assert lat.width(0) == pytest.approx(0.5)
+    assert lat.width(500) == pytest.approx(math.sqrt(0.5 * 0.02))  # halfway in log-width
+    assert lat.width(1000) == lat.width(5000) == lat.width() == 0.02  # sampling and eval: the trained prior
+    assert Latents(16, "mixture", 0, 10, 0.02).width(0) == 0.02  # no start: a fixed width
+
+
+def test_the_training_step_draws_from_the_prior_of_its_iteration():
+    from tests.steps import make_step
+
+    cfg = Config()
+    cfg.model.z_dim, cfg.model.z_dist, cfg.model.z_components = 8, "mixture", 4
+    cfg.model.z_component_std_start, cfg.model.z_component_anneal_steps = 1.0, 100
+    cfg.train.batch_size = 64
+    validate(cfg)
+    step = make_step(cfg)
+    drawn = []
+    draw = step.latents.draw
+    step.latents.draw = lambda *a, **k: drawn.append(draw(*a, **k)[0]) or (drawn[-1], None)
+
+    def spread(z):  # each latent's distance to its nearest centre, per coordinate
+        return (torch.cdist(z, mixture_centres(4, 8)).min(1).values / math.sqrt(8)).median().item()
+
+    step(0)
+    early = torch.cat(drawn)
+    drawn.clear()
+    step(100)
+    assert spread(early) > 0.5  # about the starting std 1 (less: the nearest of 4 centres)
+    assert spread(torch.cat(drawn)) < 0.03  # the trained width, 0.02
+
+
+def test_annealing_needs_a_mixture_and_a_length():
+    cfg = Config()
+    cfg.model.z_component_std_start = 1.0
+    with pytest.raises(ConfigError, match="z_component_std_start"):
+        validate(cfg)
+    cfg.model.z_dist = "mixture"
+    with pytest.raises(ConfigError, match="z_component_anneal_steps"):
+        validate(cfg)
+    cfg.model.z_component_anneal_steps = 10
+    validate(cfg)
