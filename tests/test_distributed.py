@@ -74,8 +74,8 @@ def reference_weights(cfg: C.Config, world: int, steps: int):
     class Latents:  # each stream draws its share of the latents, in the order a rank would
         num_classes = one_stream.num_classes
 
-        def draw(self, n, gen=None):
-            parts = [one_stream.draw(n // world, g) for g in gens]
+        def draw(self, n, gen=None, iteration=None):
+            parts = [one_stream.draw(n // world, g, iteration=iteration) for g in gens]
             return cat(parts, 0), cat(parts, 1)
 
     gan.latents = Latents()
