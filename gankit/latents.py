@@ -46,7 +46,8 @@ class Latents:
 
     def __init__(self, z_dim: int, dist: str, num_classes: int = 0,
                  components: int = ModelConfig.z_components, component_std: float = ModelConfig.z_component_std,
-                 std_start: float = 0.0, anneal_steps: int = 0):
+                 std_start: float = ModelConfig.z_component_std_start,
+                 anneal_steps: int = ModelConfig.z_component_anneal_steps):
         self.z_dim, self.dist, self.num_classes = z_dim, dist, num_classes
         self.components, self.component_std = components, component_std
         self.std_start, self.anneal_steps = std_start, anneal_steps
