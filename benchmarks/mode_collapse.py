@@ -65,6 +65,18 @@ METRICS = {"ring8": ("modes_captured", "high_quality_pct", "reverse_kl"),
            "stacked-mnist": ("modes_captured", "kl")}
 
 
+def score_raw(run: Path, result: dict, pin: list, data: list, keys) -> dict | None:
+    """A run that kept an EMA of G is scored on G's own last weights too: what the average changed."""
+    if result.get("weights") != "ema":
+        return None
+    done = subprocess.run([*pin, *GANKIT, "eval", str(run), "--weights", "raw", "--json", "--no-plots", *data],
+                          capture_output=True, text=True)
+    if done.returncode:
+        return {"error": done.stderr.strip().splitlines()[-1:]}
+    raw = json.loads(done.stdout.strip().splitlines()[-1])
+    return {k: raw.get(k) for k in (*keys, "mode_counts")}
+
+
 def run_one(variant: str, seed: int, core, args) -> dict:
     preset = args.dataset if variant == "best" else (args.preset or PAPER_PRESET[args.dataset])
     run = Path(args.runs) / f"{args.dataset}-{variant}-seed{seed}"
@@ -90,7 +102,8 @@ def run_one(variant: str, seed: int, core, args) -> dict:
     result = json.loads(scored.stdout.strip().splitlines()[-1])
     row = {"variant": variant, "seed": seed, "steps": int(m.group(1)) if m else None,
            "train_s": int(m.group(2)) if m else None, "wall_s": round(wall, 1),
-           **{k: result.get(k) for k in (*METRICS[args.dataset], "mode_counts", "n")},
+           **{k: result.get(k) for k in (*METRICS[args.dataset], "mode_counts", "n", "weights")},
+           "raw_g": score_raw(run, result, pin, data, METRICS[args.dataset]),
            "commands": [shlex.join(["gankit", *train]), shlex.join(["gankit", *evaluate])]}
     print(f"{variant} seed {seed}: " + ", ".join(f"{k} {row[k]}" for k in METRICS[args.dataset]), flush=True)
     return row
@@ -128,7 +141,8 @@ def run_batched(variant: str, args) -> list[dict] | None:
         result = json.loads(scored.stdout.strip().splitlines()[-1])
         row = {"variant": variant, "seed": seed, "steps": int(line.group(1)),
                "train_s": int(m.group(2)) if m else None, "wall_s": round(wall, 1), "batch": args.seeds,
-               **{k: result.get(k) for k in (*METRICS[args.dataset], "mode_counts", "n")},
+               **{k: result.get(k) for k in (*METRICS[args.dataset], "mode_counts", "n", "weights")},
+               "raw_g": score_raw(root / f"seed-{seed}", result, [], data, METRICS[args.dataset]),
                "commands": [shlex.join(["gankit", *train]), shlex.join(["gankit", *evaluate])]}
         print(f"{variant} seed {seed}: " + ", ".join(f"{k} {row[k]}" for k in METRICS[args.dataset]), flush=True)
         rows.append(row)
@@ -137,7 +151,11 @@ def run_batched(variant: str, args) -> list[dict] | None:
 
 def summarise(rows: list[dict], dataset: str) -> dict:
     """Per variant: mean and standard error of each metric over its seeds (None-valued KLs count
-    as missing; how many is given)."""
+    as missing; how many is given). A variant that kept an EMA of G also gets a "VARIANT (raw G)"
+    entry, the same runs scored on G's own last weights."""
+    raw = [{**r, **r["raw_g"], "variant": f"{r['variant']} (raw G)"} for r in rows
+           if r.get("raw_g") and "error" not in r and "error" not in r["raw_g"]]
+    rows = [*rows, *raw]
     out = {}
     for variant in dict.fromkeys(r["variant"] for r in rows):
         ok = [r for r in rows if r["variant"] == variant and "error" not in r]

@@ -233,6 +233,9 @@ def _add_eval(sub):
     p.add_argument("--json", action="store_true", help="print one JSON object instead of the table")
     p.add_argument("--seed", type=int, default=0, help="seed for sampling and metric subsets")
     p.add_argument("--checkpoint", default="last", help="which checkpoint of a run: last or best")
+    p.add_argument("--weights", choices=("ema", "raw"), default="ema",
+                   help="a run's generator: ema (its EMA of G when it kept one, as sampling uses; the default) "
+                        "or raw (G's own last weights; scores go to eval_raw.json)")
     p.add_argument("--data-dir", help="folder holding the dataset files")
     p.add_argument("--inception", metavar="PATH", help="Inception weights file for the standard FID")
     p.add_argument("--no-plots", action="store_true", help="for a run: skip the pictures (GIF, curves, ...)")
@@ -245,9 +248,9 @@ def cmd_eval(args) -> int:
     if args.n is not None and args.n < 10:
         raise ConfigError("--n must be at least 10")
     result = evaluate_path(args.path, args.dataset, args.n, args.data_dir, seed=args.seed,
-                           checkpoint=args.checkpoint, inception=args.inception)
+                           checkpoint=args.checkpoint, weights=args.weights, inception=args.inception)
     if "run" in result:
-        write_json(result, f"{args.path}/eval.json")
+        write_json(result, f"{args.path}/{'eval_raw' if args.weights == 'raw' else 'eval'}.json")
         if not args.no_plots:
             from gankit.plots import make_all
 

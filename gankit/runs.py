@@ -148,8 +148,15 @@ def read_metrics(path: str | Path) -> list[dict]:
     return rows
 
 
-def load_generator(run_dir: str | Path, device="cpu", checkpoint: str = "last"):
-    """The trained generator of a run (EMA weights when the run kept them), in eval mode."""
+WEIGHTS = ("ema", "raw")
+
+
+def load_generator(run_dir: str | Path, device="cpu", checkpoint: str = "last", weights: str = "ema"):
+    """The trained generator of a run, in eval mode: ``weights="ema"`` gives its EMA when the
+    run kept one (what sampling, grids and eval use), ``"raw"`` G's own last weights, to see
+    what the average changed."""
+    if weights not in WEIGHTS:
+        raise ValueError(f"weights: {weights!r} is not one of {', '.join(WEIGHTS)}")
     from gankit.data import DATASETS  # noqa: F401  (validates dataset names)
     from gankit.models import build_models
 
@@ -159,5 +166,6 @@ def load_generator(run_dir: str | Path, device="cpu", checkpoint: str = "last"):
     state = load_checkpoint(path, map_location="cpu")
     shape, num_classes = state["data_shape"], state.get("num_classes", 0)
     g, _ = build_models(cfg, shape, num_classes)
-    load_state(g, state.get("G_ema") or state["G"], "generator", path)
+    key = "G_ema" if weights == "ema" and state.get("G_ema") else "G"
+    load_state(g, state[key], "generator", path)
     return g.to(device).eval(), cfg, state

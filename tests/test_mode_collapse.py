@@ -1,6 +1,7 @@
 """The mode-collapse benchmarks: 2D mixtures and Stacked MNIST, their metrics on sample sets
 whose answers are known, PacGAN packing and the unrolled GAN."""
 import math
+import json
 
 import numpy as np
 import pytest
@@ -397,3 +398,55 @@ def test_every_benchmark_variant_is_one_method_alone_on_every_base():
                 C.validate(cfg)
                 expected = int(variant[4:]) if variant.startswith("pack") else 1
                 assert cfg.model.pack == expected, (base, variant)
+
+
+def test_eval_scores_the_ema_or_gs_own_weights(tmp_path, capsys):
+    """`gankit eval --weights raw` samples G's last weights, the default the EMA that sampling
+    uses; each result says which, and the raw scores go to their own file."""
+    from gankit.checkpoint import load_checkpoint
+    from gankit.data.mixtures import MIXTURES
+    from gankit.runs import load_generator
+    from gankit.sample import generate
+
+    run_dir = tmp_path / "ring"
+    assert main(["train", "ring8", "--run-dir", str(run_dir), "--steps", "40", "--no-progress",
+                 "--set", "model.g_hidden=[32]", "--set", "model.d_hidden=[32]", "--set", "train.batch_size=20"]) == 0
+    state = load_checkpoint(run_dir / "checkpoints" / "last.pt")
+    for weights, key in (("ema", "G_ema"), ("raw", "G")):
+        G, cfg, _ = load_generator(run_dir, weights=weights)
+        assert all(torch.equal(v, state[key][k]) for k, v in G.state_dict().items())
+    assert any(not torch.equal(state["G"][k], state["G_ema"][k]) for k in state["G"])
+
+    assert main(["eval", str(run_dir), "--weights", "raw", "--json", "--no-plots"]) == 0
+    raw = json.loads(capsys.readouterr().out.strip().splitlines()[-1])
+    assert raw["weights"] == "raw" and json.loads((run_dir / "eval_raw.json").read_text()) == raw
+    assert not (run_dir / "eval.json").exists()
+    G, cfg, _ = load_generator(run_dir, weights="raw")
+    points, _ = generate(G, cfg, 2500, seed=0)
+    want = mixture_scores(points, *MIXTURES["ring8"])
+    assert raw["mode_counts"] == want["mode_counts"] and raw["high_quality_pct"] == want["high_quality_pct"]
+    assert main(["eval", str(run_dir), "--json", "--no-plots"]) == 0
+    assert json.loads((run_dir / "eval.json").read_text())["weights"] == "ema"
+    with pytest.raises(ValueError, match="weights"):
+        load_generator(run_dir, weights="best")
+
+
+def test_the_benchmark_summarises_the_raw_generator_beside_the_ema():
+    import importlib.util
+    from pathlib import Path
+
+    path = Path(__file__).resolve().parents[1] / "benchmarks" / "mode_collapse.py"
+    spec = importlib.util.spec_from_file_location("mode_collapse_bench", path)
+    bench = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(bench)
+    rows = [{"variant": "best", "seed": s, "modes_captured": 8, "high_quality_pct": ema, "reverse_kl": 0.01,
+             "train_s": 100, "raw_g": {"modes_captured": 8, "high_quality_pct": raw, "reverse_kl": 0.02}}
+            for s, (ema, raw) in enumerate([(98.0, 99.0), (96.0, 91.0)])]
+    rows.append({"variant": "vanilla", "seed": 0, "modes_captured": 6, "high_quality_pct": 90.0,
+                 "reverse_kl": 0.3, "train_s": 50, "raw_g": None})
+    summary = bench.summarise(rows, "ring8")
+    assert set(summary) == {"best", "vanilla", "best (raw G)"}
+    assert summary["best"]["high_quality_pct"]["mean"] == 97.0
+    assert summary["best (raw G)"]["high_quality_pct"]["mean"] == 95.0
+    assert summary["best (raw G)"]["high_quality_pct"]["se"] == pytest.approx(4.0)  # sd 4 sqrt(2), 2 seeds
+    assert summary["best (raw G)"]["reverse_kl"]["mean"] == 0.02 and summary["best (raw G)"]["seeds"] == 2

@@ -124,8 +124,9 @@ def default_n(dataset: str) -> int:
 
 
 def evaluate_path(path: str | Path, dataset: str | None = None, n: int | None = None, data_dir=None, seed: int = 0,
-                  checkpoint: str = "last", **options) -> dict:
-    """Evaluate a run folder (sampling ``n`` samples) or the first ``n`` samples of a .npz file."""
+                  checkpoint: str = "last", weights: str = "ema", **options) -> dict:
+    """Evaluate a run folder (sampling ``n`` samples from its EMA, or with ``weights="raw"`` from
+    G's own weights) or the first ``n`` samples of a .npz file."""
     from gankit.runs import RunDir
 
     t0 = time.perf_counter()
@@ -137,11 +138,12 @@ def evaluate_path(path: str | Path, dataset: str | None = None, n: int | None = 
         from gankit.runs import load_generator
         from gankit.sample import generate
 
-        G, cfg, state = load_generator(path, checkpoint=checkpoint)
+        G, cfg, state = load_generator(path, checkpoint=checkpoint, weights=weights)
         dataset = dataset or cfg.data.dataset
         n = n or default_n(dataset)
         raw, _ = generate(G, cfg, n, seed=seed)
-        info = {"run": str(path), "checkpoint": checkpoint, "step": state.get("step")}
+        info = {"run": str(path), "checkpoint": checkpoint, "step": state.get("step"),
+                "weights": "ema" if weights == "ema" and state.get("G_ema") else "raw"}
     elif path.suffix == ".npz" or path.is_file():
         if not path.is_file():
             raise EvalInputError(f"{path}: no such file")
