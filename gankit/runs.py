@@ -151,6 +151,11 @@ def read_metrics(path: str | Path) -> list[dict]:
 WEIGHTS = ("ema", "raw")
 
 
+def generator_key(state: dict, weights: str = "ema") -> str:
+    """The checkpoint key ``weights`` reads: ``G_ema`` when asked for and kept, else ``G``."""
+    return "G_ema" if weights == "ema" and state.get("G_ema") else "G"
+
+
 def load_generator(run_dir: str | Path, device="cpu", checkpoint: str = "last", weights: str = "ema"):
     """The trained generator of a run, in eval mode: ``weights="ema"`` gives its EMA when the
     run kept one (what sampling, grids and eval use), ``"raw"`` G's own last weights, to see
@@ -166,6 +171,5 @@ def load_generator(run_dir: str | Path, device="cpu", checkpoint: str = "last", 
     state = load_checkpoint(path, map_location="cpu")
     shape, num_classes = state["data_shape"], state.get("num_classes", 0)
     g, _ = build_models(cfg, shape, num_classes)
-    key = "G_ema" if weights == "ema" and state.get("G_ema") else "G"
-    load_state(g, state[key], "generator", path)
+    load_state(g, state[generator_key(state, weights)], "generator", path)
     return g.to(device).eval(), cfg, state

@@ -381,9 +381,8 @@ def test_the_health_monitor_warns_when_ring_modes_are_lost_and_not_before():
     assert any("cover only 25% of the classes" in w for w in warnings)
 
 
-def test_every_benchmark_variant_is_one_method_alone_on_every_base():
-    """benchmarks/mode_collapse.py applies each variant to the papers' networks or to gankit's
-    own presets (which pack): each must be a valid run there, and only the pack variants pack."""
+def _benchmark_script():
+    """benchmarks/mode_collapse.py as a module (it is a script, not part of the package)."""
     import importlib.util
     from pathlib import Path
 
@@ -391,6 +390,13 @@ def test_every_benchmark_variant_is_one_method_alone_on_every_base():
     spec = importlib.util.spec_from_file_location("mode_collapse_bench", path)
     bench = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(bench)
+    return bench
+
+
+def test_every_benchmark_variant_is_one_method_alone_on_every_base():
+    """benchmarks/mode_collapse.py applies each variant to the papers' networks or to gankit's
+    own presets (which pack): each must be a valid run there, and only the pack variants pack."""
+    bench = _benchmark_script()
     for dataset, paper in bench.PAPER_PRESET.items():
         for base in (paper, dataset):
             for variant, overrides in bench.VARIANTS.items():
@@ -432,13 +438,7 @@ def test_eval_scores_the_ema_or_gs_own_weights(tmp_path, capsys):
 
 
 def test_the_benchmark_summarises_the_raw_generator_beside_the_ema():
-    import importlib.util
-    from pathlib import Path
-
-    path = Path(__file__).resolve().parents[1] / "benchmarks" / "mode_collapse.py"
-    spec = importlib.util.spec_from_file_location("mode_collapse_bench", path)
-    bench = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(bench)
+    bench = _benchmark_script()
     rows = [{"variant": "best", "seed": s, "modes_captured": 8, "high_quality_pct": ema, "reverse_kl": 0.01,
              "train_s": 100, "raw_g": {"modes_captured": 8, "high_quality_pct": raw, "reverse_kl": 0.02}}
             for s, (ema, raw) in enumerate([(98.0, 99.0), (96.0, 91.0)])]

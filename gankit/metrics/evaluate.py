@@ -135,7 +135,7 @@ def evaluate_path(path: str | Path, dataset: str | None = None, n: int | None = 
     if path.is_dir():
         if not run.exists():
             raise EvalInputError(f"{path}: not a gankit run (no config.yaml) and not a .npz file")
-        from gankit.runs import load_generator
+        from gankit.runs import generator_key, load_generator
         from gankit.sample import generate
 
         G, cfg, state = load_generator(path, checkpoint=checkpoint, weights=weights)
@@ -143,7 +143,7 @@ def evaluate_path(path: str | Path, dataset: str | None = None, n: int | None = 
         n = n or default_n(dataset)
         raw, _ = generate(G, cfg, n, seed=seed)
         info = {"run": str(path), "checkpoint": checkpoint, "step": state.get("step"),
-                "weights": "ema" if weights == "ema" and state.get("G_ema") else "raw"}
+                "weights": "ema" if generator_key(state, weights) == "G_ema" else "raw"}
     elif path.suffix == ".npz" or path.is_file():
         if not path.is_file():
             raise EvalInputError(f"{path}: no such file")
