@@ -24,7 +24,7 @@ from gankit import __version__
 from gankit import config as config_mod
 from gankit.atomic import atomic_path
 from gankit.checkpoint import CheckpointError, load_checkpoint, load_state
-from gankit.runs import RunDir
+from gankit.runs import RunDir, generator_key
 
 FORMAT, FORMAT_VERSION = "gankit-generator", "1"
 
@@ -34,14 +34,14 @@ def export_generator(run_dir: str | Path, out: str | Path, checkpoint: str = "la
     run = RunDir(run_dir)
     cfg = run.load_config()
     state = load_checkpoint(run.checkpoints / f"{checkpoint}.pt")
-    use_ema = bool(state.get("G_ema"))
-    weights = state["G_ema"] if use_ema else state["G"]
+    key = generator_key(state)
+    weights = state[key]
     tensors = {k: v.detach().cpu().contiguous().clone() for k, v in weights.items()}
     metadata = {
         "format": FORMAT, "format_version": FORMAT_VERSION, "gankit_version": __version__,
         "config": json.dumps(cfg.to_dict()), "data_shape": json.dumps(list(state["data_shape"])),
         "num_classes": str(int(state.get("num_classes", 0))), "step": str(int(state["step"])),
-        "weights": "ema" if use_ema else "raw",
+        "weights": "ema" if key == "G_ema" else "raw",
     }
     out = Path(out)
     with atomic_path(out) as tmp:
